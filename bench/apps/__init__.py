@@ -1,0 +1,1 @@
+"""WSGI applications that the benchmark serves from every server under test."""

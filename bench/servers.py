@@ -1,0 +1,140 @@
+"""The servers under test, and a small wrapper to start, probe and stop one as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BACKLOG = "1024"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A server under test: its label and the argv that serves each app (``{port}`` filled in)."""
+
+    name: str
+    label: str
+    argv: dict[str, list[str]]  # app name ("hello", "longpoll") -> argv
+
+
+def gevent_variant(stock: bool = False) -> Variant:
+    extra = ["--stock"] if stock else []
+    return Variant(
+        name="gevent-stock" if stock else "gevent",
+        label="gevent.pywsgi (stock, Nagle on)" if stock else "gevent.pywsgi + TCP_NODELAY",
+        argv={
+            app: [PYTHON, "-m", f"bench.peers.gevent_{app}", "--port", "{port}", "--backlog", BACKLOG, *extra]
+            for app in ("hello", "longpoll")
+        },
+    )
+
+
+def cogen_variant(loop: str) -> Variant:
+    def argv(app: str) -> list[str]:
+        return [
+            PYTHON, "-m", "cogen_aio", f"bench.apps.{app}:app", "--host", "127.0.0.1", "--port", "{port}",
+            "--loop", loop, "--backlog", BACKLOG, "--no-access-log", "--log-level", "warning",
+        ]
+
+    return Variant(f"cogen-{loop}", f"cogen_aio --loop {loop}", {app: argv(app) for app in ("hello", "longpoll")})
+
+
+VARIANTS = {v.name: v for v in (gevent_variant(), cogen_variant("asyncio"), cogen_variant("uvloop"),
+                                 gevent_variant(stock=True))}
+BASELINE = "gevent"
+DEFAULT_VARIANTS = ["gevent", "cogen-asyncio", "cogen-uvloop"]
+
+HELLO_PROBE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+PUBLISH_PROBE = b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+PROBES = {"hello": HELLO_PROBE, "longpoll": PUBLISH_PROBE}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def exchange(port: int, request: bytes, timeout: float = 2.0) -> bytes:
+    """Send one request on a fresh connection; return what arrived until the head and a short body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) == 0:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+class ServerProcess:
+    """One server subprocess; its output goes to a log file that the report can quote."""
+
+    def __init__(self, variant: Variant, app: str, log_dir: Path) -> None:
+        self.variant, self.app = variant, app
+        self.port = free_port()
+        self.argv = [a.replace("{port}", str(self.port)) for a in variant.argv[app]]
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{variant.name}-{app}-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, ready_timeout: float = 15.0) -> bytes:
+        """Start and wait until the app answers its probe; return the probe's answer or raise."""
+        log = self.log_path.open("wb")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with {self.proc.returncode} before answering")
+            try:
+                answer = exchange(self.port, PROBES[self.app])
+                if answer.startswith(b"HTTP/1.1 200"):
+                    return answer
+                raise RuntimeError(f"probe answered {answer[:200]!r}")
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"no answer within {ready_timeout:.0f} s")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace: float = 10.0) -> dict:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; report how it went."""
+        if self.proc is None or self.proc.poll() is not None:
+            return {"exit": None if self.proc is None else self.proc.returncode, "already_exited": True}
+        t = time.perf_counter()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+            return {"exit": self.proc.returncode, "stop_s": time.perf_counter() - t}
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return {"exit": self.proc.returncode, "killed_after_s": grace}
+
+    def last_log_line(self) -> str:
+        lines = self.log_tail().splitlines()
+        return lines[-1] if lines else "(empty log)"
+
+    def log_tail(self, chars: int = 1500) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text[-chars:].strip()

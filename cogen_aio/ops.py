@@ -1,0 +1,435 @@
+"""Operations: what a cogen-style app parks and the server awaits.
+
+An operation is a small object describing a wait (a timer, a signal, any asyncio awaitable). A WSGI
+app parks one in ``environ['cogen.wsgi']`` (through ``environ['cogen.core']``, ``['cogen.call']`` or
+``['cogen.yield']``) and yields an empty chunk; the server starts it on the loop and resumes the app
+with the outcome. The same objects are awaitable from asyncio code::
+
+    value = await WaitForSignal("news", timeout=5)     # raises OperationTimeout after 5 s
+
+Timeouts follow the original cogen: a positive number of seconds (or a ``timedelta``, or an absolute
+``datetime``) is measured from when the operation is *built*; ``None`` or ``0`` means "the server's
+default operation timeout" (``op_timeout``, none unless configured); ``-1`` means never.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime
+import inspect
+import weakref
+from typing import Any, Awaitable, Callable, Generator, Hashable
+
+__all__ = [
+    "Operation",
+    "TimedOperation",
+    "Sleep",
+    "WaitForSignal",
+    "Signal",
+    "Call",
+    "OperationTimeout",
+    "ShuttingDown",
+    "signal",
+    "signal_threadsafe",
+    "start_operation",
+]
+
+#: Accepted and ignored: ordering is the loop's FIFO (see DESIGN.md, "priorities").
+DEFAULT_PRIORITY = -1
+
+
+class OperationTimeout(Exception):
+    """An operation did not complete before its deadline. ``args[0]`` is the operation."""
+
+    @property
+    def message(self) -> Any:
+        # Python 2 code reads ``exc.message``; the original put the operation there.
+        return self.args[0] if self.args else None
+
+    @property
+    def operation(self) -> Any:
+        return self.args[0] if self.args else None
+
+
+class ShuttingDown(Exception):
+    """The outcome of a parked operation when the server shuts down with
+    ``wake_parked_on_shutdown``: the app can answer its long-poll normally."""
+
+
+def _seconds_or_deadline(timeout: Any) -> tuple[float | None, bool]:
+    """Normalise a cogen timeout to (seconds, is_absolute)."""
+    if isinstance(timeout, datetime.datetime):
+        return (timeout - datetime.datetime.now(timeout.tzinfo)).total_seconds(), True
+    if isinstance(timeout, datetime.timedelta):
+        return timeout.total_seconds(), False
+    if timeout is None:
+        return None, False
+    return float(timeout), False
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class Operation:
+    """Base of every operation. Subclasses implement :meth:`_start`.
+
+    ``_start(loop)`` begins the wait and returns a future for its outcome. Cancelling that future
+    must undo any registration (a waiter list entry, a timer): the server cancels it when the client
+    goes away, when the deadline passes and on shutdown.
+    """
+
+    __slots__ = ("prio", "__weakref__")
+
+    def __init__(self, prio: int = DEFAULT_PRIORITY) -> None:
+        self.prio = prio
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        raise NotImplementedError
+
+    def _deadline(self, loop: asyncio.AbstractEventLoop, default: float | None) -> float | None:
+        """Absolute loop time at which the operation times out, or None."""
+        return None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return _await_operation(self).__await__()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={getattr(self, name, None)!r}"
+            for cls in type(self).__mro__
+            for name in getattr(cls, "__slots__", ())
+            if not name.startswith("_")
+        )
+        return f"<{type(self).__name__} {fields}>"
+
+
+class TimedOperation(Operation):
+    """An operation with a cogen-style timeout (see the module docstring)."""
+
+    __slots__ = ("timeout", "weak_timeout", "_fixed_deadline")
+
+    def __init__(
+        self, timeout: Any = None, weak_timeout: bool = True, prio: int = DEFAULT_PRIORITY
+    ) -> None:
+        super().__init__(prio)
+        self.timeout = timeout
+        # Accepted for compatibility; the original never honoured it (cogen-api.md §4).
+        self.weak_timeout = weak_timeout
+        self._fixed_deadline: float | None = None
+        if timeout and timeout != -1:
+            seconds, absolute = _seconds_or_deadline(timeout)
+            loop = _running_loop()
+            # The original computed the deadline when the operation was built; keep that when a
+            # loop is running, otherwise it is computed when the operation starts.
+            if loop is not None and seconds is not None:
+                self._fixed_deadline = loop.time() + seconds
+
+    def _deadline(self, loop: asyncio.AbstractEventLoop, default: float | None) -> float | None:
+        timeout = self.timeout
+        if timeout == -1 or (isinstance(timeout, (int, float)) and timeout < 0):
+            return None
+        if not timeout:
+            return None if default is None else loop.time() + default
+        if self._fixed_deadline is not None:
+            return self._fixed_deadline
+        seconds, _ = _seconds_or_deadline(timeout)
+        return loop.time() + (seconds or 0.0)
+
+
+async def _await_operation(op: Operation) -> Any:
+    loop = asyncio.get_running_loop()
+    future = op._start(loop)
+    deadline = op._deadline(loop, _default_timeouts.get(loop))
+    if deadline is None:
+        return await future
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        future.cancel()
+
+    timer = loop.call_at(deadline, expire)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if expired:
+            raise OperationTimeout(op) from None
+        raise
+    finally:
+        timer.cancel()
+
+
+# The server registers its ``op_timeout`` here so asyncio code awaiting operations on its loop
+# gets the same default as parked operations.
+_default_timeouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def set_default_timeout(loop: asyncio.AbstractEventLoop, timeout: float | None) -> None:
+    _default_timeouts[loop] = timeout
+
+
+def _resolved(loop: asyncio.AbstractEventLoop, value: Any = None) -> asyncio.Future[Any]:
+    future = loop.create_future()
+    future.set_result(value)
+    return future
+
+
+class Sleep(TimedOperation):
+    """Resume after ``val`` seconds (a number, ``timedelta`` or absolute ``datetime``).
+
+    ``Sleep(0)``, ``Sleep(None)`` and negative values are a cooperative yield: the caller resumes
+    after everything already runnable on the loop (the original never resumed them).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, val: Any) -> None:
+        super().__init__(timeout=val)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        deadline = self._deadline(loop, None) if self.timeout else None
+        future = loop.create_future()
+        if deadline is None:
+            future.set_result(None)
+            return future
+        timer = loop.call_at(deadline, _set_result_unless_done, future, None)
+        future.add_done_callback(lambda _: timer.cancel())
+        return future
+
+    def _deadline(self, loop: asyncio.AbstractEventLoop, default: float | None) -> float | None:
+        # The duration is the operation itself, not a timeout: the default never applies.
+        if not self.timeout or (
+            isinstance(self.timeout, (int, float)) and self.timeout < 0
+        ):
+            return None
+        return super()._deadline(loop, None)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        loop = asyncio.get_running_loop()
+        return self._start(loop).__await__()
+
+
+def _set_result_unless_done(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class _SignalHub:
+    """Who waits on which signal name, on one loop. Waiters wake in the order they started."""
+
+    __slots__ = ("waiting", "pending")
+
+    def __init__(self) -> None:
+        self.waiting: dict[Hashable, dict[asyncio.Future[Any], None]] = {}
+        # Signals with ``recipients=N`` that wait for N waiters: name -> [(future, value, N)].
+        self.pending: dict[Hashable, list[tuple[asyncio.Future[Any], Any, int]]] = {}
+
+    def wait(self, name: Hashable, future: asyncio.Future[Any]) -> None:
+        waiters = self.waiting.get(name)
+        if waiters is None:
+            waiters = self.waiting[name] = {}
+        waiters[future] = None
+        future.add_done_callback(lambda f: self._forget(name, f))
+        if name in self.pending:
+            self._fire_pending(name)
+
+    def _forget(self, name: Hashable, future: asyncio.Future[Any]) -> None:
+        waiters = self.waiting.get(name)
+        if waiters is not None:
+            waiters.pop(future, None)
+            if not waiters:
+                del self.waiting[name]
+
+    def wake(self, name: Hashable, value: Any) -> int:
+        waiters = self.waiting.pop(name, None)
+        if not waiters:
+            return 0
+        woken = 0
+        for future in waiters:
+            if not future.done():
+                future.set_result(value)
+                woken += 1
+        return woken
+
+    def count(self, name: Hashable) -> int:
+        return len(self.waiting.get(name, ()))
+
+    def signal(
+        self, loop: asyncio.AbstractEventLoop, name: Hashable, value: Any, recipients: int
+    ) -> asyncio.Future[Any]:
+        future = loop.create_future()
+        if recipients and self.count(name) < recipients:
+            self.pending.setdefault(name, []).append((future, value, recipients))
+            future.add_done_callback(lambda f: self._drop_pending(name, f))
+        else:
+            future.set_result(self.wake(name, value))
+        return future
+
+    def _fire_pending(self, name: Hashable) -> None:
+        for future, value, recipients in list(self.pending.get(name, ())):
+            if future.done():
+                continue
+            if self.count(name) >= recipients:
+                future.set_result(self.wake(name, value))
+
+    def _drop_pending(self, name: Hashable, future: asyncio.Future[Any]) -> None:
+        entries = self.pending.get(name)
+        if entries is None:
+            return
+        entries[:] = [entry for entry in entries if entry[0] is not future]
+        if not entries:
+            del self.pending[name]
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SignalHub] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hub(loop: asyncio.AbstractEventLoop) -> _SignalHub:
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = _SignalHub()
+    return hub
+
+
+def waiting_count(name: Hashable, loop: asyncio.AbstractEventLoop | None = None) -> int:
+    """How many operations wait on signal ``name`` on ``loop`` (the running loop by default)."""
+    return _hub(loop or asyncio.get_running_loop()).count(name)
+
+
+class WaitForSignal(TimedOperation):
+    """Wait until someone signals ``name``; the outcome is the signal's value.
+
+    Signals are not latched: a signal sent while nobody waits is lost.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(
+        self,
+        name: Hashable,
+        timeout: Any = None,
+        weak_timeout: bool = True,
+        prio: int = DEFAULT_PRIORITY,
+    ) -> None:
+        super().__init__(timeout, weak_timeout, prio)
+        self.name = name
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        future = loop.create_future()
+        _hub(loop).wait(self.name, future)
+        return future
+
+
+class Signal(Operation):
+    """Wake every operation waiting on ``name`` with ``value``; the outcome is how many woke.
+
+    With ``recipients=N`` the signaller waits until at least N waiters are present, then wakes all.
+    Woken waiters run before the signaller continues, in the order they started waiting.
+    """
+
+    __slots__ = ("name", "value", "recipients")
+
+    def __init__(
+        self,
+        name: Hashable,
+        value: Any = None,
+        recipients: int = 0,
+        prio: int = DEFAULT_PRIORITY,
+    ) -> None:
+        super().__init__(prio)
+        self.name = name
+        self.value = value
+        self.recipients = recipients
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        return _hub(loop).signal(loop, self.name, self.value, self.recipients)
+
+
+def signal(name: Hashable, value: Any = None) -> int:
+    """Wake the waiters on ``name`` from asyncio code running on the server's loop.
+
+    Returns the number of waiters woken; they resume on the loop's next turns.
+    """
+    return _hub(asyncio.get_running_loop()).wake(name, value)
+
+
+def signal_threadsafe(
+    loop: asyncio.AbstractEventLoop, name: Hashable, value: Any = None
+) -> concurrent.futures.Future[int]:
+    """Signal ``name`` on ``loop`` from another thread; the future gives the number woken."""
+    result: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+    def deliver() -> None:
+        try:
+            result.set_result(_hub(loop).wake(name, value))
+        except BaseException as exc:  # pragma: no cover - wake() does not raise
+            result.set_exception(exc)
+
+    loop.call_soon_threadsafe(deliver)
+    return result
+
+
+class Call(TimedOperation):
+    """Await any awaitable, or call ``target(*args, **kwargs)`` and await what it returns.
+
+    ``target`` may be a coroutine function, a function returning an awaitable, a coroutine object,
+    a future or a task. The outcome is the awaited result.
+    """
+
+    __slots__ = ("target", "args", "kwargs")
+
+    def __init__(
+        self,
+        target: Any,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        timeout: Any = None,
+        prio: int = DEFAULT_PRIORITY,
+    ) -> None:
+        super().__init__(timeout, True, prio)
+        self.target = target
+        self.args = tuple(args or ())
+        self.kwargs = kwargs or {}
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        target = self.target
+        if callable(target) and not inspect.isawaitable(target):
+            target = target(*self.args, **self.kwargs)
+        return start_operation(target, loop)
+
+
+def start_operation(obj: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+    """Start whatever a cogen app parked and return a future for its outcome.
+
+    Accepts an :class:`Operation` or any awaitable (coroutine, future, task, object with
+    ``__await__``). Anything else raises ``TypeError``.
+    """
+    if isinstance(obj, Operation):
+        return obj._start(loop)
+    if isinstance(obj, asyncio.Future):
+        return obj
+    if inspect.isawaitable(obj):
+        return asyncio.ensure_future(obj, loop=loop)
+    raise TypeError(
+        f"cannot park {type(obj).__name__!s} object: expected an operation or an awaitable"
+    )
+
+
+def deadline_of(obj: Any, loop: asyncio.AbstractEventLoop, default: float | None) -> float | None:
+    """The absolute deadline of a parked object: its own timeout, or ``default`` for awaitables."""
+    if isinstance(obj, Operation):
+        return obj._deadline(loop, default)
+    return None if default is None else loop.time() + default
+
+
+AwaitableFactory = Callable[..., Awaitable[Any]]

@@ -1,0 +1,517 @@
+"""One HTTP/1.1 connection: bytes in through h11, responses out through the WSGI runner.
+
+h11 parses requests (its push recipe: feed ``data_received``, loop ``next_event`` until
+``NEED_DATA``; ``PAUSED`` means the next pipelined request is already buffered, so reading pauses
+until the current response is done). Responses are framed by :mod:`cogen_aio.wsgi.runner`, not by
+h11's ``send()``, so after each response the parser is replaced by a fresh one that is handed the
+bytes the old one had not processed (``trailing_data``). That is also what lets an HTTP/1.0 client
+keep its connection alive, which h11 alone refuses.
+
+Timers (all on the loop's clock; one per purpose, never one per chunk):
+- header: the whole request head must arrive within ``timeout_header`` of its first byte (for a
+  new connection, of the accept) — slowloris;
+- keep-alive: an idle persistent connection waits ``timeout_keep_alive`` for its next request;
+- body: while the server waits for request body bytes, a gap longer than ``timeout_body``;
+- write: a client that stops reading keeps the send buffer full longer than ``timeout_write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING, Any, Callable
+
+import h11
+
+from .parking import CogenProxy, install
+from .response import simple_response
+from .wsgi.body import BodyIncomplete, BodyTooLarge, CogenInput, InputStream, RequestBody
+from .wsgi.environ import BadRequest, build_environ, connection_environ, request_keep_alive
+from .wsgi.runner import Exchange
+
+if TYPE_CHECKING:
+    from .server import ServerState
+
+error_log = logging.getLogger("cogen_aio.error")
+access_log = logging.getLogger("cogen_aio.access")
+
+#: An unread request body smaller than this is read and discarded so the connection can be
+#: reused; a larger one is not worth receiving and the connection is closed instead.
+DRAIN_LIMIT = 1 << 20
+#: After an error response, how long to keep discarding what the client still sends, so that
+#: closing does not turn into a reset that destroys the response in flight (RFC 9112 §9.6).
+LINGER_SECONDS = 2.0
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.config = config = state.config
+        self.loop = state.loop
+        self.app = state.app
+        self.server_line = state.server_line
+        self.date_line = state.date.line
+        self._max_head = config.h11_max_incomplete_event_size
+        self.parser = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+        self.transport: asyncio.Transport | None = None
+        self.exchange: Exchange | None = None
+        self.body: RequestBody | None = None
+        self.conn_environ: dict[str, Any] = {}
+        self.write_paused = False
+        self.closing_after_response = False
+        self._on_writable: Callable[[], None] | None = None
+        self._reading_paused = False
+        self._processing = False
+        self._closing = False
+        self._waiting_body = False
+        self._continued = False
+        self._draining = False
+        self._drained = 0
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._read_timer_kind = ""
+        self._write_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                # Small responses must not wait for the client's delayed ACK (Nagle).
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - platform specific
+                pass
+        self.conn_environ = connection_environ(
+            self.state.base_environ,
+            transport.get_extra_info("peername"),
+            transport.get_extra_info("sockname"),
+        )
+        self.state.connections.add(self)
+        self._arm_read_timer(self.config.timeout_header, "header")
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return  # lingering after an error response: discard
+        if self._read_timer_kind == "keep-alive":
+            self._arm_read_timer(self.config.timeout_header, "header")
+        elif self._read_timer_kind == "body":
+            self._arm_read_timer(self.config.timeout_body, "body")
+        self.parser.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        if self._closing:
+            return None
+        if self.exchange is not None:
+            # The client closed its side while its request is in flight: browsers and HTTP
+            # clients do that when they give up, so treat it as gone (as uvicorn does).
+            return None
+        self.parser.receive_data(b"")
+        self._process()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.state.connections.discard(self)
+        self._cancel_read_timer()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        self._on_writable = None
+        exchange = self.exchange
+        if exchange is not None:
+            self.exchange = None
+            exchange.client_gone()
+        body = self.body
+        if body is not None:
+            self.body = None
+            body.fail(BodyIncomplete("the client went away"))
+            body.close()
+        self.transport = None
+        self.state.connection_closed()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        timeout = self.config.timeout_write
+        if timeout is not None:
+            self._write_timer = self.loop.call_later(timeout, self._write_timed_out)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        callback = self._on_writable
+        if callback is not None:
+            self._on_writable = None
+            self.loop.call_soon(callback)
+
+    # -- used by the runner --------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closing:
+            self.transport.write(data)
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        self._on_writable = callback
+
+    def can_sendfile(self) -> bool:
+        return (
+            hasattr(self.loop, "sendfile")
+            and self.transport is not None
+            and self.transport.get_extra_info("sslcontext") is None
+        )
+
+    async def sendfile(self, file: Any, offset: int, count: int) -> int:
+        assert self.transport is not None
+        return await self.loop.sendfile(self.transport, file, offset, count)
+
+    def response_done(self, exchange: Exchange, keep_alive: bool) -> None:
+        self._log_access(exchange)
+        if self.exchange is not exchange:
+            return
+        self.exchange = None
+        self._release_body()
+        if not keep_alive or self.closing_after_response or self.transport is None:
+            self._close()
+            return
+        state = self.parser.their_state
+        if state is h11.DONE or state is h11.MUST_CLOSE:
+            self._next_cycle()
+        elif state is h11.SEND_BODY and self._start_draining():
+            pass
+        else:
+            self._close()
+            return
+        if not self._processing:
+            self._process()
+
+    def response_aborted(self, exchange: Exchange) -> None:
+        self._log_access(exchange)
+        self.exchange = None
+        self._release_body()
+        self._close()
+
+    # -- request cycle -------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Handle every event h11 can produce from what has been received."""
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            while not self._closing:
+                try:
+                    event = self.parser.next_event()
+                except h11.RemoteProtocolError as exc:
+                    self._protocol_error(exc)
+                    return
+                kind = type(event)
+                if kind is h11.Data:
+                    self._on_data(event.data)  # type: ignore[union-attr]
+                elif kind is h11.Request:
+                    self._on_request(event)  # type: ignore[arg-type]
+                elif kind is h11.EndOfMessage:
+                    self._on_end()
+                elif event is h11.NEED_DATA:
+                    if self._reading_paused and self.exchange is None:
+                        self._resume_reading()
+                    return
+                elif event is h11.PAUSED:
+                    # The next request is buffered while this one is in flight: stop reading
+                    # until the response is done (pipelining, responses in order).
+                    self._pause_reading()
+                    return
+                elif kind is h11.ConnectionClosed:
+                    self._close()
+                    return
+        finally:
+            self._processing = False
+
+    def _on_request(self, request: h11.Request) -> None:
+        self._cancel_read_timer()
+        config = self.config
+        if (
+            config.limit_concurrency is not None
+            and len(self.state.connections) > config.limit_concurrency
+        ):
+            self._reject(503, "Service Unavailable: too many connections", linger=False)
+            return
+        if request.http_version[:2] != b"1.":
+            self._reject(505, "HTTP Version Not Supported")
+            return
+        try:
+            environ = build_environ(
+                self.conn_environ,
+                request.method,
+                request.target,
+                request.http_version,
+                request.headers,  # type: ignore[arg-type]
+            )
+        except BadRequest as exc:
+            self._reject(400, f"Bad Request: {exc}")
+            return
+        chunked = "HTTP_TRANSFER_ENCODING" in environ
+        length_text = environ.get("CONTENT_LENGTH")
+        if chunked and length_text is not None:
+            # RFC 9112 §6.1 and §6.3: both framings at once is how requests are smuggled.
+            self._reject(400, "Bad Request: both Content-Length and Transfer-Encoding")
+            return
+        length = int(length_text) if length_text else 0
+        if length > config.limit_request_body:
+            self._reject(413, "Content Too Large")
+            return
+        has_body = chunked or length > 0
+        proxy = CogenProxy(length or None)
+        body = RequestBody(
+            config.limit_request_body,
+            None if config.stream_input else config.input_spool_size,
+            self._send_100_continue,
+            self._pause_reading,
+            self._resume_reading,
+        )
+        if not has_body:
+            body.complete = True
+        environ["wsgi.input"] = InputStream(body)
+        install(environ, proxy, CogenInput(body, proxy))
+        exchange = Exchange(
+            self,
+            environ,
+            proxy,
+            body,
+            request.method == b"HEAD",
+            request.http_version == b"1.0",
+            request_keep_alive(request.http_version, _connection_header(environ)),
+        )
+        self.exchange = exchange
+        self.body = body
+        self._continued = False
+        self.state.requests += 1
+        if has_body and not config.stream_input:
+            # The app is called once the whole body is here; it is needed now, so answer an
+            # Expect: 100-continue at once (RFC 9110 §10.1.1).
+            self._waiting_body = True
+            self._send_100_continue()
+            self._arm_read_timer(config.timeout_body, "body")
+            return
+        if has_body:
+            self._arm_read_timer(config.timeout_body, "body")
+        exchange.run(self.app)
+
+    def _on_data(self, data: bytes) -> None:
+        if self._draining:
+            self._drained += len(data)
+            if self._drained > DRAIN_LIMIT:
+                self._close()
+            return
+        body = self.body
+        if body is None:
+            return
+        body.feed(data)
+        if body.error is not None:
+            self._body_failed(body.error)
+
+    def _on_end(self) -> None:
+        if self._draining:
+            self._draining = False
+            self._next_cycle()
+            return
+        self._cancel_read_timer()
+        body = self.body
+        if body is None:
+            return
+        body.finish()
+        if self._waiting_body:
+            self._waiting_body = False
+            exchange = self.exchange
+            assert exchange is not None
+            # A chunked body is known in full now: give legacy apps its length (waitress does).
+            exchange.environ["CONTENT_LENGTH"] = str(body.received)
+            exchange.proxy.content_length = body.received or None
+            exchange.run(self.app)
+
+    def _body_failed(self, error: BaseException) -> None:
+        if self._waiting_body:
+            status = 413 if isinstance(error, BodyTooLarge) else 400
+            self.exchange = None
+            self._reject(status, "Content Too Large" if status == 413 else "Bad Request")
+            return
+        # Streaming: the app's pending read gets the error; the connection cannot be reused.
+        self.closing_after_response = True
+        self._pause_reading()
+
+    def _next_cycle(self) -> None:
+        data, closed = self.parser.trailing_data
+        self.parser = parser = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=self._max_head
+        )
+        if data:
+            parser.receive_data(data)
+            self._arm_read_timer(self.config.timeout_header, "header")
+        else:
+            self._arm_read_timer(self.config.timeout_keep_alive, "keep-alive")
+        if closed:
+            parser.receive_data(b"")
+        self._resume_reading()
+
+    def _start_draining(self) -> bool:
+        """The app left (part of) the body unread: discard up to DRAIN_LIMIT bytes of it (more
+        closes the connection, see ``_on_data``), never parse it as the next request."""
+        self._draining = True
+        self._drained = 0
+        self._resume_reading()
+        self._arm_read_timer(self.config.timeout_body, "body")
+        return True
+
+    def _release_body(self) -> None:
+        body = self.body
+        if body is not None:
+            self.body = None
+            body.close()
+
+    # -- errors and closing ----------------------------------------------------------------------
+
+    def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
+        status = exc.error_status_hint
+        reason = str(exc).split(":", 1)[0]
+        if status == 431 and b"\n" not in self.parser.trailing_data[0][: self._max_head]:
+            status, reason = 414, "request line too long"
+        if self.exchange is not None and not self._waiting_body:
+            # Broken framing in the body of a request the app is already serving.
+            if self.body is not None:
+                self.body.fail(BodyIncomplete(reason))
+            self.closing_after_response = True
+            self._pause_reading()
+            return
+        self.exchange = None
+        phrase = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
+        self._reject(status, f"{phrase.get(status, 'Error')}: {reason}")
+
+    def _reject(self, status: int, text: str, linger: bool = True) -> None:
+        """Answer a request the app never sees, then close (RFC 9112 §6.1: after a framing
+        error the connection cannot be reused)."""
+        self.exchange = None
+        self._release_body()
+        if self.transport is None or self._closing:
+            return
+        error_log.info("%s %s", status, text)
+        self.transport.write(simple_response(status, text))
+        self._close(linger=linger)
+
+    def _close(self, linger: bool = False) -> None:
+        if self._closing or self.transport is None:
+            return
+        self._closing = True
+        self._cancel_read_timer()
+        transport = self.transport
+        if linger and transport.can_write_eof():
+            # Half-close, keep discarding input for a while, then close: a client still
+            # sending gets our response instead of a reset.
+            transport.write_eof()
+            if self._reading_paused:
+                self._reading_paused = False
+                transport.resume_reading()
+            self.loop.call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Server shutdown: close now if idle, otherwise after the current response."""
+        self.closing_after_response = True
+        if self.exchange is None:
+            self._close()
+
+    # -- timers and flow control -----------------------------------------------------------------
+
+    def _arm_read_timer(self, timeout: float | None, kind: str) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        self._read_timer_kind = kind
+        if timeout is not None:
+            self._read_timer = self.loop.call_later(timeout, self._read_timed_out)
+
+    def _cancel_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        self._read_timer_kind = ""
+
+    def _read_timed_out(self) -> None:
+        kind = self._read_timer_kind
+        self._read_timer = None
+        self._read_timer_kind = ""
+        if kind == "keep-alive":
+            self._close()
+        elif kind == "header":
+            if self.parser.trailing_data[0]:
+                self._reject(408, "Request Timeout: the request head did not arrive in time")
+            else:
+                self._close()
+        elif kind == "body":
+            if self._waiting_body:
+                self._reject(408, "Request Timeout: the request body did not arrive in time")
+            elif self._draining:
+                self._close()
+            elif self.body is not None and self._reading_paused:
+                # Back-pressure: the app is not reading, which is not the client's fault.
+                self._arm_read_timer(self.config.timeout_body, "body")
+            elif self.body is not None:
+                self.body.fail(BodyIncomplete("the request body did not arrive in time"))
+                self.closing_after_response = True
+
+    def _write_timed_out(self) -> None:
+        self._write_timer = None
+        if self.write_paused and self.transport is not None:
+            error_log.info("closing a connection whose client stopped reading")
+            self.transport.abort()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self._closing:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def _send_100_continue(self) -> None:
+        exchange = self.exchange
+        if (
+            exchange is not None
+            and not exchange.headers_sent
+            and self.parser.they_are_waiting_for_100_continue
+            and not self._continued
+        ):
+            self._continued = True
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def wake_parked(self) -> None:
+        if self.exchange is not None:
+            self.exchange.wake_for_shutdown()
+
+    def _log_access(self, exchange: Exchange) -> None:
+        if self.state.access_log and access_log.isEnabledFor(logging.INFO):
+            environ = exchange.environ
+            access_log.info(
+                '%s:%s - "%s %s %s" %d %d',
+                environ["REMOTE_ADDR"],
+                environ["REMOTE_PORT"],
+                environ["REQUEST_METHOD"],
+                environ["RAW_URI"],
+                environ["SERVER_PROTOCOL"],
+                exchange.status_code,
+                exchange.sent,
+            )
+
+
+def _connection_header(environ: dict[str, Any]) -> bytes | None:
+    value = environ.get("HTTP_CONNECTION")
+    return None if value is None else value.encode("latin-1")

@@ -1,0 +1,156 @@
+"""Building the PEP 3333 environ from a parsed request."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from .. import __version__
+from .errors import ErrorStream
+from .filewrapper import FileWrapper
+
+SERVER_SOFTWARE = f"cogen_aio/{__version__}"
+
+# RFC 9110 §7.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ]; uri-host is an IP-literal in
+# brackets or a reg-name (which also covers IPv4). An empty value is allowed (RFC 9112 §3.2).
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?\Z")
+_ABSOLUTE = re.compile(rb"([A-Za-z][A-Za-z0-9+\-.]*)://([^/?#]*)([^#]*)\Z")
+
+
+class BadRequest(Exception):
+    """A request h11 accepted but that RFC 9110/9112 or PEP 3333 rules out (answered with 400)."""
+
+
+def base_environ(root_path: str) -> dict[str, Any]:
+    """What every request of a server shares."""
+    return {
+        "wsgi.version": (1, 0),
+        "wsgi.errors": ErrorStream(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.file_wrapper": FileWrapper,
+        "wsgi.input_terminated": True,
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "SCRIPT_NAME": root_path,
+    }
+
+
+def connection_environ(
+    base: dict[str, Any], peer: Any, sock: Any, scheme: str = "http"
+) -> dict[str, Any]:
+    """What every request on one connection shares (addresses of both ends)."""
+    environ = dict(base)
+    environ["wsgi.url_scheme"] = scheme
+    if isinstance(peer, tuple):
+        environ["REMOTE_ADDR"] = str(peer[0])
+        environ["REMOTE_PORT"] = str(peer[1])
+    else:  # UNIX socket: no address to report; waitress uses "localhost" too
+        environ["REMOTE_ADDR"] = "localhost"
+        environ["REMOTE_PORT"] = "0"
+    if isinstance(sock, tuple):
+        environ["SERVER_NAME"] = str(sock[0])
+        environ["SERVER_PORT"] = str(sock[1])
+    else:
+        environ["SERVER_NAME"] = "localhost"
+        environ["SERVER_PORT"] = "80" if scheme == "http" else "443"
+    return environ
+
+
+# Header name -> environ key, computed once per distinct name.
+_keys: dict[bytes, str | None] = {}
+
+
+def _environ_key(name: bytes) -> str | None:
+    key = _keys.get(name)
+    if key is None and name not in _keys:
+        if b"_" in name:
+            # A header spelled with underscores would land on the same key as its hyphenated
+            # twin (X_Forwarded_For vs X-Forwarded-For): drop it, as waitress and gunicorn do.
+            key = None
+        elif name == b"content-type":
+            key = "CONTENT_TYPE"
+        elif name == b"content-length":
+            key = "CONTENT_LENGTH"
+        else:
+            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if len(_keys) < 1024:
+            _keys[name] = key
+    return key
+
+
+def build_environ(
+    conn_environ: dict[str, Any],
+    method: bytes,
+    target: bytes,
+    http_version: bytes,
+    headers: list[tuple[bytes, bytes]],
+) -> dict[str, Any]:
+    environ = conn_environ.copy()
+    environ["REQUEST_METHOD"] = method.decode("ascii")
+    environ["SERVER_PROTOCOL"] = "HTTP/" + http_version.decode("ascii")
+    raw_target = target.decode("latin-1")
+    environ["RAW_URI"] = environ["REQUEST_URI"] = raw_target
+
+    hosts = 0
+    for name, value in headers:
+        if name == b"host":
+            hosts += 1
+            if not _HOST.match(value):
+                raise BadRequest("invalid Host header")
+        key = _environ_key(name)
+        if key is None:
+            continue
+        text = value.decode("latin-1")
+        if key in environ and key.startswith("HTTP_"):
+            # RFC 9110 §5.3: repeated list fields combine with commas; Cookie with "; "
+            # (RFC 6265 §5.4).
+            separator = "; " if key == "HTTP_COOKIE" else ", "
+            environ[key] = environ[key] + separator + text
+        else:
+            environ[key] = text
+    if hosts > 1:
+        raise BadRequest("more than one Host header")
+    if hosts == 0 and http_version != b"1.0":
+        # h11 checks this too; kept so the rule holds whatever parses the head.
+        raise BadRequest("missing Host header")
+
+    if target[:1] == b"/":
+        path, _, query = target.partition(b"?")
+    elif target == b"*" and method == b"OPTIONS":
+        path, query = b"*", b""
+    else:
+        match = _ABSOLUTE.match(target)
+        if match is None:
+            raise BadRequest("invalid request target")
+        scheme, authority, rest = match.groups()
+        # RFC 9112 §3.2.2: with an absolute-form target the Host header is ignored.
+        if not _HOST.match(authority):
+            raise BadRequest("invalid authority in request target")
+        environ["wsgi.url_scheme"] = scheme.decode("ascii").lower()
+        environ["HTTP_HOST"] = authority.decode("latin-1")
+        path, _, query = (rest or b"/").partition(b"?")
+    if b"#" in target:
+        raise BadRequest("fragment in request target")
+
+    # PEP 3333: PATH_INFO is percent-decoded and carried as latin-1 "bytes in a str". An encoded
+    # slash becomes "/" here; RAW_URI and REQUEST_URI keep it distinguishable.
+    path_info = unquote_to_bytes(path).decode("latin-1") if b"%" in path else path.decode("latin-1")
+    script_name = environ["SCRIPT_NAME"]
+    if script_name and (path_info == script_name or path_info.startswith(script_name + "/")):
+        path_info = path_info[len(script_name) :]
+    environ["PATH_INFO"] = path_info
+    environ["QUERY_STRING"] = query.decode("latin-1")
+    return environ
+
+
+def request_keep_alive(http_version: bytes, connection: bytes | None) -> bool:
+    """RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive" (tokens are
+    case-insensitive)."""
+    if connection is None:
+        return http_version != b"1.0"
+    tokens = {token.strip() for token in connection.lower().split(b",")}
+    if b"close" in tokens:
+        return False
+    return http_version != b"1.0" or b"keep-alive" in tokens
