@@ -77,6 +77,7 @@ class Exchange(asyncio.Protocol):
         self.body = b""
         self.done_at: float | None = None
         self.error: str | None = None
+        self.duplicate_length = False  # RFC 9110 §5.3: a singleton field sent twice; wrk rejects it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -94,6 +95,8 @@ class Exchange(asyncio.Protocol):
         parsed = parse_response(bytes(self.buf))
         if parsed:
             self.complete(*parsed)
+            head = bytes(self.buf).split(b"\r\n\r\n", 1)[0].lower()
+            self.duplicate_length = head.count(b"\r\ncontent-length:") > 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.done_at is None and self.error is None:
@@ -207,9 +210,11 @@ def summarise(pollers: list[Exchange], publisher: Exchange, tally: Tally) -> dic
     bad_body = sum(1 for p in ok if p.body != b"published")
     if bad_body:
         errors["unexpected body"] = bad_body
+    duplicates = sum(p.duplicate_length for p in [*pollers, publisher])
     return {
         "ok": len(ok),
         "errors": dict(errors),
+        "warnings": {"duplicate Content-Length header": duplicates} if duplicates else {},
         "fanout_s": max(latencies) if latencies else None,
         "p50_s": percentile(latencies, 50),
         "p99_s": percentile(latencies, 99),

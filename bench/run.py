@@ -23,10 +23,11 @@ if __package__ in (None, ""):  # allow `python bench/run.py` as well as `python 
 
 from bench import report, wrk
 from bench.cpu import Meter
-from bench.servers import DEFAULT_VARIANTS, PYTHON, ROOT, VARIANTS, ServerProcess, Variant
+from bench.servers import DEFAULT_VARIANTS, PYTHON, ROOT, VARIANTS, ServerProcess, Variant, snapshot
 
 BENCH = ROOT / "bench"
 LOGS = BENCH / ".work" / "logs"
+SNAPSHOT = BENCH / ".work" / "snapshot"  # the cogen_aio sources this run measures
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,8 +61,9 @@ def log(message: str) -> None:
 def check_hello(answer: bytes) -> str | None:
     """None if the probe's answer is the 13-byte hello with Content-Length, else what is wrong."""
     head, _, body = answer.partition(b"\r\n\r\n")
-    if b"content-length: 13" not in head.lower():
-        return f"no Content-Length: 13 in head {head[:300]!r}"
+    lengths = head.lower().count(b"\r\ncontent-length:")
+    if lengths != 1 or b"content-length: 13" not in head.lower():
+        return f"{lengths} Content-Length headers in head {head[:300]!r}"
     if body != b"Hello, world!":
         return f"body {body[:100]!r}"
     return None
@@ -71,7 +73,7 @@ class Findings:
     """Misbehaviour seen during the run: one line each, plus the server log tails they refer to."""
 
     def __init__(self) -> None:
-        self.problems: Findings = []
+        self.problems: list[str] = []
         self.logs: dict[str, str] = {}
 
     def add(self, text: str, server: ServerProcess | None = None) -> None:
@@ -83,7 +85,7 @@ class Findings:
 
 
 def start(variant: Variant, app: str, problems: Findings) -> ServerProcess | None:
-    server = ServerProcess(variant, app, LOGS)
+    server = ServerProcess(variant, app, LOGS, cwd=SNAPSHOT if variant.under_test else ROOT)
     try:
         answer = server.start()
     except RuntimeError as exc:
@@ -153,6 +155,8 @@ def longpoll_phase(variants: list[Variant], args: argparse.Namespace, problems: 
                 result = run_client(server, n, args)
                 result.update(meter.read(), server=v.name, round=rnd, alive_after=server.alive())
                 result["stop"] = stop(server, problems)
+                if result.get("warnings"):
+                    problems.add(f"{v.name} long-poll N={n} round {rnd + 1}: {result['warnings']}")
                 if result.get("errors") or str(result.get("woken")) != str(n):
                     problems.add(f"{v.name} long-poll N={n} round {rnd + 1}: woken {result.get('woken')}, "
                                  f"errors {result.get('errors')}", server)
@@ -161,16 +165,16 @@ def longpoll_phase(variants: list[Variant], args: argparse.Namespace, problems: 
 
 
 def versions() -> dict:
-    def cmd(argv: list[str], any_exit: bool = False) -> str:
+    def cmd(argv: list[str], any_exit: bool = False, cwd: Path = ROOT) -> str:
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT)
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=cwd)
             ok = done.returncode == 0 or any_exit
             return (done.stdout + done.stderr).strip().splitlines()[0] if ok else "unavailable"
         except (OSError, subprocess.TimeoutExpired, IndexError):
             return "unavailable"
 
-    found = {"python": platform.python_version(), "wrk": cmd(["wrk", "-v"], any_exit=True).split(" [")[0]}
-    found["cogen_aio"] = cmd([PYTHON, "-m", "cogen_aio", "--version"])
+    found = {"python": platform.python_version(), "wrk": cmd(["wrk", "-v"], any_exit=True).split(" [")[0].split()[-1]}
+    found["cogen_aio"] = cmd([PYTHON, "-m", "cogen_aio", "--version"], cwd=SNAPSHOT).split()[-1]
     for module in ("gevent", "uvloop", "h11"):
         found[module] = cmd([PYTHON, "-c", f"import {module}; print({module}.__version__)"])
     return found
@@ -180,9 +184,10 @@ def main() -> None:
     args = parse_args()
     variants = [VARIANTS[name] for name in args.servers]
     problems = Findings()
+    source = snapshot(SNAPSHOT)
     results: dict = {
         "meta": {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": len(os.sched_getaffinity(0)),
-                 "versions": versions(), "baseline": "gevent",
+                 "versions": versions(), "cogen_aio_source": source, "baseline": "gevent",
                  "args": {k: v for k, v in vars(args).items() if k != "out"}},
         "labels": {v.name: v.label for v in variants},
     }
@@ -193,7 +198,11 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
     out.with_suffix(".md").write_text(report.render(results))
-    log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    try:
+        report.plot(results, out.with_suffix(".png"))
+    except ImportError:
+        log("matplotlib not installed: no chart")
+    log(f"wrote {out.with_suffix('.json')}, .md and .png")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +25,7 @@ class Variant:
     name: str
     label: str
     argv: dict[str, list[str]]  # app name ("hello", "longpoll") -> argv
+    under_test: bool = False  # runs cogen_aio (from the run's snapshot of the source)
 
 
 def gevent_variant(stock: bool = False) -> Variant:
@@ -44,7 +47,8 @@ def cogen_variant(loop: str) -> Variant:
             "--loop", loop, "--backlog", BACKLOG, "--no-access-log", "--log-level", "warning",
         ]
 
-    return Variant(f"cogen-{loop}", f"cogen_aio --loop {loop}", {app: argv(app) for app in ("hello", "longpoll")})
+    return Variant(f"cogen-{loop}", f"cogen_aio --loop {loop}", {app: argv(app) for app in ("hello", "longpoll")},
+                   under_test=True)
 
 
 VARIANTS = {v.name: v for v in (gevent_variant(), cogen_variant("asyncio"), cogen_variant("uvloop"),
@@ -55,6 +59,27 @@ DEFAULT_VARIANTS = ["gevent", "cogen-asyncio", "cogen-uvloop"]
 HELLO_PROBE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 PUBLISH_PROBE = b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
 PROBES = {"hello": HELLO_PROBE, "longpoll": PUBLISH_PROBE}
+
+
+def snapshot(dest: Path) -> dict:
+    """Copy cogen_aio/ and bench/apps/ to ``dest`` so that every server of the run runs the same code,
+    even while the working tree changes; return what was copied (git HEAD, whether the tree differs
+    from it, and a hash of the sources)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "cogen_aio", dest / "cogen_aio", ignore=ignore)
+    shutil.copytree(ROOT / "bench" / "apps", dest / "bench" / "apps", ignore=ignore)
+    digest = hashlib.sha256()
+    for path in sorted((dest / "cogen_aio").rglob("*.py")):
+        digest.update(path.relative_to(dest).as_posix().encode() + b"\0" + path.read_bytes())
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+    return {"git_head": git("rev-parse", "--short", "HEAD"),
+            "uncommitted_changes": bool(git("status", "--porcelain", "--", "cogen_aio")),
+            "sources_sha256": digest.hexdigest()[:16]}
 
 
 def free_port() -> int:
@@ -79,8 +104,8 @@ def exchange(port: int, request: bytes, timeout: float = 2.0) -> bytes:
 class ServerProcess:
     """One server subprocess; its output goes to a log file that the report can quote."""
 
-    def __init__(self, variant: Variant, app: str, log_dir: Path) -> None:
-        self.variant, self.app = variant, app
+    def __init__(self, variant: Variant, app: str, log_dir: Path, cwd: Path = ROOT) -> None:
+        self.variant, self.app, self.cwd = variant, app, cwd
         self.port = free_port()
         self.argv = [a.replace("{port}", str(self.port)) for a in variant.argv[app]]
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +121,7 @@ class ServerProcess:
         """Start and wait until the app answers its probe; return the probe's answer or raise."""
         log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

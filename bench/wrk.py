@@ -29,6 +29,9 @@ def parse(output: str) -> dict:
                 result["errors"][kind] = int(count)
     if m := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         result["errors"]["non-2xx"] = int(m.group(1))
+    if result.get("requests") == 0:  # wrk prints zero latencies when nothing completed
+        for key in ("p50_s", "p99_s"):
+            result.pop(key, None)
     return result
 
 

@@ -24,7 +24,8 @@ import importlib.util
 import logging
 import os
 import sys
-from typing import Any, NoReturn, Sequence
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from cogen_aio import __version__
 from cogen_aio.config import (
@@ -225,5 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # for --help or for a command line that is wrong.
     from cogen_aio import server
 
-    server.run(app, config)
+    try:
+        server.run(app, config)
+    except OSError as exc:
+        # Binding failed (address in use, permission denied, bad --fd): say so in one line.
+        _error(f"could not listen: {exc.strerror or exc}")
+        return EXIT_APP_NOT_LOADED
     return EXIT_OK

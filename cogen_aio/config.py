@@ -16,8 +16,9 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 __all__ = [
     "LOG_LEVELS",
@@ -434,6 +435,13 @@ SETTINGS: tuple[Setting, ...] = (
         group="timeouts", metavar="SECONDS",
     ),
     Setting(
+        "legacy_environ", boolean, False,
+        "Also publish environ['cogen'], the per-request object of cogen 0.1.3-0.1.5 apps "
+        "(core, operation, result, exception). Off by default because PEP 3333 wants every "
+        "environ key without a dot to hold a str, and wsgiref.validate rejects it.",
+        group="application", kind="flag",
+    ),
+    Setting(
         "debug", boolean, False,
         "Put the traceback in the body of 500 responses. Never on by default: a traceback "
         "shows source, paths and sometimes secrets to whoever triggered the error.",
@@ -509,6 +517,7 @@ class Config:
     stream_input: bool
     h11_max_incomplete_event_size: int
     op_timeout: float | None
+    legacy_environ: bool
     debug: bool
     server_header: bool
     date_header: bool

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any, Callable, Coroutine, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from cogen_aio.config import LOOPS, ConfigError, one_of
 
@@ -39,7 +40,7 @@ def _uvloop_factory() -> LoopFactory | None:
         import uvloop
     except ImportError:
         return None
-    return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return uvloop.new_event_loop
 
 
 def get_loop_factory(name: str) -> LoopFactory:

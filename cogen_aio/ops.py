@@ -144,6 +144,11 @@ class TimedOperation(Operation):
 async def _await_operation(op: Operation) -> Any:
     loop = asyncio.get_running_loop()
     future = op._start(loop)
+    if future.done():
+        # Whoever issues an operation resumes through the loop, behind what the operation woke
+        # (a Signal's waiters run before the signaller continues), as in the WSGI runner.
+        await asyncio.sleep(0)
+        return future.result()
     deadline = op._deadline(loop, _default_timeouts.get(loop))
     if deadline is None:
         return await future
@@ -195,26 +200,22 @@ class Sleep(TimedOperation):
         super().__init__(timeout=val)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
-        deadline = self._deadline(loop, None) if self.timeout else None
         future = loop.create_future()
-        if deadline is None:
-            future.set_result(None)
+        timeout = self.timeout
+        if not timeout or (isinstance(timeout, (int, float)) and timeout < 0):
+            # Resolved on the next turn, not now: awaiting it must give the loop a turn.
+            loop.call_soon(_set_result_unless_done, future, None)
             return future
-        timer = loop.call_at(deadline, _set_result_unless_done, future, None)
+        # The duration is computed like a timeout (from construction), but it is the outcome.
+        wake_at = TimedOperation._deadline(self, loop, None)
+        timer = loop.call_at(wake_at, _set_result_unless_done, future, None)  # type: ignore[arg-type]
         future.add_done_callback(lambda _: timer.cancel())
         return future
 
     def _deadline(self, loop: asyncio.AbstractEventLoop, default: float | None) -> float | None:
-        # The duration is the operation itself, not a timeout: the default never applies.
-        if not self.timeout or (
-            isinstance(self.timeout, (int, float)) and self.timeout < 0
-        ):
-            return None
-        return super()._deadline(loop, None)
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        loop = asyncio.get_running_loop()
-        return self._start(loop).__await__()
+        # A sleep cannot time out, and the server's default operation timeout never cuts it
+        # short: its end is its result, not a failure.
+        return None
 
 
 def _set_result_unless_done(future: asyncio.Future[Any], value: Any) -> None:
@@ -239,7 +240,9 @@ class _SignalHub:
         waiters[future] = None
         future.add_done_callback(lambda f: self._forget(name, f))
         if name in self.pending:
-            self._fire_pending(name)
+            # On the next turn, once the new waiter is fully parked: it must resume before
+            # the signaller, like the waiters that came before it.
+            future.get_loop().call_soon(self._fire_pending, name)
 
     def _forget(self, name: Hashable, future: asyncio.Future[Any]) -> None:
         waiters = self.waiting.get(name)
@@ -260,7 +263,9 @@ class _SignalHub:
         return woken
 
     def count(self, name: Hashable) -> int:
-        return len(self.waiting.get(name, ()))
+        # A cancelled or timed-out waiter is forgotten one turn later (done callbacks run through
+        # the loop); it no longer counts as a recipient.
+        return sum(1 for future in self.waiting.get(name, ()) if not future.done())
 
     def signal(
         self, loop: asyncio.AbstractEventLoop, name: Hashable, value: Any, recipients: int
@@ -418,10 +423,20 @@ def start_operation(obj: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future
         return obj._start(loop)
     if isinstance(obj, asyncio.Future):
         return obj
+    if isinstance(obj, concurrent.futures.Future):
+        # Work handed to a thread or process pool.
+        return asyncio.wrap_future(obj, loop=loop)
     if inspect.isawaitable(obj):
         return asyncio.ensure_future(obj, loop=loop)
     raise TypeError(
         f"cannot park {type(obj).__name__!s} object: expected an operation or an awaitable"
+    )
+
+
+def parkable(obj: Any) -> bool:
+    """Whether :func:`start_operation` accepts ``obj``."""
+    return isinstance(obj, (Operation, asyncio.Future, concurrent.futures.Future)) or (
+        inspect.isawaitable(obj)
     )
 
 

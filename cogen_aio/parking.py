@@ -3,11 +3,14 @@
 ``environ['cogen.wsgi']`` is a :class:`CogenProxy`: the parked ``operation`` and the last outcome
 (``result``, ``exception``). ``environ['cogen.core']``, ``['cogen.call']``, ``['cogen.yield']`` and
 ``['cogen.input']`` are wrappers that park what they build and hand back an empty chunk for the app to
-yield. ``environ['cogen']`` is the 0.1.x object with the same fields.
+yield. ``environ['cogen']`` is the 0.1.x object with the same fields; it is published only when
+:data:`legacy_environ` is on, because a key without a dot must hold a ``str`` (PEP 3333 CGI
+variables; ``wsgiref.validate`` rejects the environ otherwise).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import types
 from typing import Any, Callable
@@ -42,8 +45,11 @@ class CogenProxy:
 
     @operation.setter
     def operation(self, value: Any) -> None:
-        if self._operation is not None and value is not None:
+        old = self._operation
+        if old is not None and value is not None and old is not value:
             self.overwritten += 1
+            if inspect.iscoroutine(old):
+                old.close()  # it will never run; closing avoids "never awaited" noise
         self._operation = value
 
     def take(self) -> Any:
@@ -146,6 +152,17 @@ class LegacyCogen:
             object.__setattr__(self, name, value)
 
 
+#: Publish the 0.1.x ``environ['cogen']`` object in every request. ``cogen_aio.compat.install()``
+#: turns it on for legacy apps; see :func:`enable_legacy_environ`.
+legacy_environ = False
+
+
+def enable_legacy_environ(enabled: bool = True) -> None:
+    """Publish (or stop publishing) ``environ['cogen']`` for cogen 0.1.3–0.1.5 apps."""
+    global legacy_environ
+    legacy_environ = enabled
+
+
 def install(environ: dict[str, Any], proxy: CogenProxy, cogen_input: Any) -> None:
     """Put the parking contract's keys into a request's environ."""
     core = OperationWrapper(core_namespace, proxy)
@@ -154,4 +171,5 @@ def install(environ: dict[str, Any], proxy: CogenProxy, cogen_input: Any) -> Non
     environ["cogen.call"] = CallWrapper(proxy)
     environ["cogen.yield"] = YieldWrapper(proxy)
     environ["cogen.input"] = OperationWrapper(cogen_input, proxy)
-    environ["cogen"] = LegacyCogen(proxy, core)
+    if legacy_environ:
+        environ["cogen"] = LegacyCogen(proxy, core)

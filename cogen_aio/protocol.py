@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -43,6 +44,16 @@ DRAIN_LIMIT = 1 << 20
 #: closing does not turn into a reset that destroys the response in flight (RFC 9112 §9.6).
 LINGER_SECONDS = 2.0
 
+# The end of a request head: h11 accepts a bare LF as a line ending (RFC 9112 §2.2), so the blank
+# line may be "\n\n" as well as "\r\n\r\n".
+_HEAD_END = re.compile(rb"\n\r?\n")
+# RFC 9110 §5.5: control characters other than HTAB are not field content. h11 rejects NUL, CR and
+# LF but lets the others (BEL, DEL, ...) through to the app; they serve no purpose but to confuse
+# whatever parses the value next.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTENT_LENGTH = b"\ncontent-length:"
+_ECHOED = re.compile(r": (?:b'|b\"|bytearray\()")
+
 
 class HttpProtocol(asyncio.Protocol):
     def __init__(self, state: ServerState) -> None:
@@ -59,7 +70,7 @@ class HttpProtocol(asyncio.Protocol):
         self.body: RequestBody | None = None
         self.conn_environ: dict[str, Any] = {}
         self.write_paused = False
-        self.closing_after_response = False
+        self._close_after_response = False
         self._on_writable: Callable[[], None] | None = None
         self._reading_paused = False
         self._processing = False
@@ -71,6 +82,10 @@ class HttpProtocol(asyncio.Protocol):
         self._read_timer: asyncio.TimerHandle | None = None
         self._read_timer_kind = ""
         self._write_timer: asyncio.TimerHandle | None = None
+        # The bytes received since the current request head started, kept (by reference, not
+        # copied) until h11 has parsed that head: see ``_check_head``.
+        self._head_pending = True
+        self._head_chunks: list[bytes] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -98,6 +113,8 @@ class HttpProtocol(asyncio.Protocol):
             self._arm_read_timer(self.config.timeout_header, "header")
         elif self._read_timer_kind == "body":
             self._arm_read_timer(self.config.timeout_body, "body")
+        if self._head_pending:
+            self._head_chunks.append(data)
         self.parser.receive_data(data)
         self._process()
 
@@ -150,6 +167,27 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- used by the runner --------------------------------------------------------------------
 
+    @property
+    def closing_after_response(self) -> bool:
+        """Whether the connection closes once the current response is done.
+
+        Also true while the client still waits for ``100 Continue``: a response that did not
+        ask for the body leaves the client free never to send it (RFC 9110 §10.1.1), so its
+        next bytes could be either that body or a new request, and only closing is safe.
+        """
+        if self._close_after_response:
+            return True
+        body = self.body
+        if body is None or body.complete:
+            return False
+        if not self._continued and self.parser.they_are_waiting_for_100_continue:
+            return True
+        # More body still to come than is worth draining if the app does not read it: say now
+        # that the connection closes, rather than close it under a response announcing more.
+        exchange = self.exchange
+        length = exchange.proxy.content_length if exchange is not None else None
+        return length is not None and length - body.received > DRAIN_LIMIT
+
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self._closing:
             self.transport.write(data)
@@ -172,10 +210,12 @@ class HttpProtocol(asyncio.Protocol):
         self._log_access(exchange)
         if self.exchange is not exchange:
             return
+        closing = not keep_alive or self.closing_after_response or self.transport is None
         self.exchange = None
         self._release_body()
-        if not keep_alive or self.closing_after_response or self.transport is None:
-            self._close()
+        if closing:
+            # A client still sending its body gets the response before the close (see _close).
+            self._close(linger=self.parser.their_state is h11.SEND_BODY)
             return
         state = self.parser.their_state
         if state is h11.DONE or state is h11.MUST_CLOSE:
@@ -230,9 +270,52 @@ class HttpProtocol(asyncio.Protocol):
         finally:
             self._processing = False
 
+    def _check_head(self) -> tuple[int, str] | None:
+        """What h11 lets through but must not reach the app, judged on the raw head bytes.
+
+        - Size: h11 only limits a head still incomplete; one that arrives whole in a single read
+          is parsed whatever its size. The limit is the same either way.
+        - h11 merges repeated identical Content-Length fields, and list values of one length
+          ("5, 5"), into one value. RFC 9110 §8.6 allows that, but a proxy in front may have
+          framed the message differently, which is how requests are smuggled; so, like gunicorn,
+          any second Content-Length is refused (RFC 9112 §6.3 item 5: invalid framing).
+        """
+        chunks = self._head_chunks
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._head_chunks = []
+        self._head_pending = False
+        end = _HEAD_END.search(raw)
+        if end is None:  # pragma: no cover - h11 produced a Request from these bytes
+            return None
+        if end.end() > self._max_head:
+            if b"\n" not in raw[: self._max_head]:
+                return 414, "URI Too Long: request line too long"
+            return 431, "Request Header Fields Too Large: request head too long"
+        head = raw[: end.start()]
+        if _CONTROL.search(head) is not None:
+            return 400, "Bad Request: control character in the request head"
+        lower = head.lower()
+        at = lower.find(_CONTENT_LENGTH)
+        if at >= 0:
+            if lower.find(_CONTENT_LENGTH, at + 1) >= 0:
+                return 400, "Bad Request: more than one Content-Length header"
+            line_end = lower.find(b"\n", at + 1)
+            if line_end < 0:  # the last field of the head
+                value, folded = lower[at + len(_CONTENT_LENGTH) :], False
+            else:
+                value = lower[at + len(_CONTENT_LENGTH) : line_end]
+                folded = lower[line_end + 1 : line_end + 2] in (b" ", b"\t")
+            if b"," in value or folded:
+                return 400, "Bad Request: Content-Length is not a single number"
+        return None
+
     def _on_request(self, request: h11.Request) -> None:
         self._cancel_read_timer()
         config = self.config
+        problem = self._check_head()
+        if problem is not None:
+            self._reject(*problem)
+            return
         if (
             config.limit_concurrency is not None
             and len(self.state.connections) > config.limit_concurrency
@@ -251,13 +334,19 @@ class HttpProtocol(asyncio.Protocol):
                 request.headers,  # type: ignore[arg-type]
             )
         except BadRequest as exc:
-            self._reject(400, f"Bad Request: {exc}")
+            phrase = "Bad Request" if exc.status == 400 else "Not Implemented"
+            self._reject(exc.status, f"{phrase}: {exc}")
             return
         chunked = "HTTP_TRANSFER_ENCODING" in environ
         length_text = environ.get("CONTENT_LENGTH")
         if chunked and length_text is not None:
             # RFC 9112 §6.1 and §6.3: both framings at once is how requests are smuggled.
             self._reject(400, "Bad Request: both Content-Length and Transfer-Encoding")
+            return
+        if chunked and request.http_version == b"1.0":
+            # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding must be treated as
+            # having faulty framing (a 1.0 hop in between did not decode it).
+            self._reject(400, "Bad Request: Transfer-Encoding in an HTTP/1.0 request")
             return
         length = int(length_text) if length_text else 0
         if length > config.limit_request_body:
@@ -304,7 +393,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._draining:
             self._drained += len(data)
             if self._drained > DRAIN_LIMIT:
-                self._close()
+                # Not worth receiving: close, but lingering, so that the reset a close with
+                # unread input causes does not destroy the response the client has yet to read.
+                self._close(linger=True)
             return
         body = self.body
         if body is None:
@@ -339,11 +430,13 @@ class HttpProtocol(asyncio.Protocol):
             self._reject(status, "Content Too Large" if status == 413 else "Bad Request")
             return
         # Streaming: the app's pending read gets the error; the connection cannot be reused.
-        self.closing_after_response = True
+        self._close_after_response = True
         self._pause_reading()
 
     def _next_cycle(self) -> None:
         data, closed = self.parser.trailing_data
+        self._head_pending = True
+        self._head_chunks = [data] if data else []
         self.parser = parser = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self._max_head
         )
@@ -375,18 +468,25 @@ class HttpProtocol(asyncio.Protocol):
 
     def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
         status = exc.error_status_hint
-        reason = str(exc).split(":", 1)[0]
+        # h11's messages may end with the offending bytes ("illegal header line: b'...'"); the
+        # client sent them, it does not need them back.
+        reason = _ECHOED.split(str(exc), 1)[0]
         if status == 431 and b"\n" not in self.parser.trailing_data[0][: self._max_head]:
             status, reason = 414, "request line too long"
         if self.exchange is not None and not self._waiting_body:
             # Broken framing in the body of a request the app is already serving.
             if self.body is not None:
                 self.body.fail(BodyIncomplete(reason))
-            self.closing_after_response = True
+            self._close_after_response = True
             self._pause_reading()
             return
         self.exchange = None
-        phrase = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
+        phrase = {
+            400: "Bad Request",
+            414: "URI Too Long",
+            431: "Request Header Fields Too Large",
+            501: "Not Implemented",
+        }
         self._reject(status, f"{phrase.get(status, 'Error')}: {reason}")
 
     def _reject(self, status: int, text: str, linger: bool = True) -> None:
@@ -423,9 +523,13 @@ class HttpProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Server shutdown: close now if idle, otherwise after the current response."""
-        self.closing_after_response = True
+        self._close_after_response = True
         if self.exchange is None:
-            self._close()
+            if self._closing and self.transport is not None:
+                # Lingering after an error response (see ``_close``): nothing left to send.
+                self.transport.close()
+            else:
+                self._close()
 
     # -- timers and flow control -----------------------------------------------------------------
 
@@ -464,7 +568,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._arm_read_timer(self.config.timeout_body, "body")
             elif self.body is not None:
                 self.body.fail(BodyIncomplete("the request body did not arrive in time"))
-                self.closing_after_response = True
+                self._close_after_response = True
 
     def _write_timed_out(self) -> None:
         self._write_timer = None

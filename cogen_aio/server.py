@@ -12,6 +12,7 @@ Three entry points, from the most to the least managed:
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -120,7 +121,7 @@ class Server:
                 listener = await loop.create_server(factory, sock=sock, backlog=config.backlog)
         elif config.uds is not None:
             path = config.uds
-            _remove_stale_socket(path)
+            _remove_stale_socket(path, refuse_live=True)
             listener = await loop.create_unix_server(factory, path=path, backlog=config.backlog)
             self._uds_path = path
         else:
@@ -197,10 +198,34 @@ class Server:
         await self.shutdown()
 
 
-def _remove_stale_socket(path: str) -> None:
+def _remove_stale_socket(path: str, refuse_live: bool = False) -> None:
+    """Remove the socket file a server left at ``path``.
+
+    With ``refuse_live``, a socket some process still accepts on is not stale: unlinking it
+    would silently cut that server off from its clients, so ``OSError(EADDRINUSE)`` is raised,
+    as binding a TCP port in use does.
+    """
     try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.unlink(path)
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return
+    except FileNotFoundError:
+        return
+    if refuse_live:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            pass  # nobody listens: stale
+        except BlockingIOError:
+            # Its accept queue is full, which only a live listener has.
+            raise OSError(errno.EADDRINUSE, f"{path} is in use by a running server") from None
+        else:
+            raise OSError(errno.EADDRINUSE, f"{path} is in use by a running server")
+        finally:
+            probe.close()
+    try:
+        os.unlink(path)
     except FileNotFoundError:
         pass
 

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -111,6 +112,7 @@ FLAG_CASES: list[tuple[list[str], str, Any]] = [
     (["--stream-input"], "stream_input", True),
     (["--h11-max-incomplete-event-size", "8192"], "h11_max_incomplete_event_size", 8192),
     (["--op-timeout", "15"], "op_timeout", 15.0),
+    (["--legacy-environ"], "legacy_environ", True),
     (["--debug"], "debug", True),
     (["--no-server-header"], "server_header", False),
     (["--server-header"], "server_header", True),
@@ -124,8 +126,14 @@ def test_flag_cases_cover_every_setting() -> None:
     assert covered == {setting.name for setting in SETTINGS}
 
 
-@pytest.mark.parametrize("args, name, expected", FLAG_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
-def test_flag_sets_setting(args: list[str], name: str, expected: Any, served: list[tuple[Any, Config]]) -> None:
+def case_id(value: Any) -> str | None:
+    return " ".join(value) if isinstance(value, list) else None
+
+
+@pytest.mark.parametrize("args, name, expected", FLAG_CASES, ids=case_id)
+def test_flag_sets_setting(
+    args: list[str], name: str, expected: Any, served: list[tuple[Any, Config]]
+) -> None:
     config = run_main(args, served)
     assert getattr(config, name) == expected
     # Nothing else moved away from its default.

@@ -31,6 +31,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "stream_input": False,
     "h11_max_incomplete_event_size": 16384,
     "op_timeout": None,
+    "legacy_environ": False,
     "debug": False,
     "server_header": True,
     "date_header": True,

@@ -90,8 +90,9 @@ class RequestBody:
                 self._file.write(self._buffer)
                 self._buffer = bytearray()
             return
-        if self._pending is not None:
-            self._pending.try_complete(self)
+        pending = self._pending
+        if pending is not None and not pending.try_complete(self):
+            return  # a read waits for more than is here (read(), a long line): keep reading
         if len(self._buffer) > HIGH_WATER and not self._paused:
             self._paused = True
             self._pause()
@@ -137,6 +138,13 @@ class RequestBody:
             self._paused = False
             self._resume()
         return data
+
+    def unread(self, data: bytes) -> None:
+        """Put back bytes just taken."""
+        if self._file is not None:
+            self._file.seek(-len(data), io.SEEK_CUR)
+        else:
+            self._buffer[:0] = data
 
     def take_line(self, size: int) -> bytes | None:
         """A line (with its newline) if a whole one, or ``size`` bytes, is available; else None."""
@@ -209,7 +217,9 @@ class _Read:
                 return False
             if kind == "ReadLine" and self.size >= 0 and line and not line.endswith(b"\n"):
                 if len(line) >= self.size:
-                    # 0.1.x ReadLine: no newline within the limit is an error, not a truncation.
+                    # 0.1.x ReadLine: no newline within the limit is an error, not a
+                    # truncation; the bytes stay in the body for the app's next read.
+                    body.unread(line)
                     future.set_exception(OverflowError(f"no newline within {self.size} bytes"))
                     return True
             return self._done(line)

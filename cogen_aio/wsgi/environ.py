@@ -19,7 +19,12 @@ _ABSOLUTE = re.compile(rb"([A-Za-z][A-Za-z0-9+\-.]*)://([^/?#]*)([^#]*)\Z")
 
 
 class BadRequest(Exception):
-    """A request h11 accepted but that RFC 9110/9112 or PEP 3333 rules out (answered with 400)."""
+    """A request h11 accepted but that RFC 9110/9112 or PEP 3333 rules out (answered with
+    ``status``, 400 unless said otherwise)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def base_environ(root_path: str) -> dict[str, Any]:
@@ -108,6 +113,10 @@ def build_environ(
             # (RFC 6265 §5.4).
             separator = "; " if key == "HTTP_COOKIE" else ", "
             environ[key] = environ[key] + separator + text
+        elif key == "CONTENT_TYPE" and key in environ:
+            # RFC 9110 §8.3: a singleton field; two of them leave the app and anything in front
+            # of it free to pick different ones.
+            raise BadRequest("more than one Content-Type header")
         else:
             environ[key] = text
     if hosts > 1:
@@ -120,15 +129,20 @@ def build_environ(
         path, _, query = target.partition(b"?")
     elif target == b"*" and method == b"OPTIONS":
         path, query = b"*", b""
+    elif method == b"CONNECT":
+        # RFC 9110 §9.3.6: CONNECT asks for a tunnel, which a WSGI app cannot provide.
+        raise BadRequest("CONNECT is not supported", 501)
     else:
         match = _ABSOLUTE.match(target)
         if match is None:
             raise BadRequest("invalid request target")
-        scheme, authority, rest = match.groups()
-        # RFC 9112 §3.2.2: with an absolute-form target the Host header is ignored.
+        _, authority, rest = match.groups()
+        # RFC 9112 §3.2.2: with an absolute-form target the Host header is ignored. RFC 9110
+        # §4.2.4: userinfo in an http(s) URI is to be treated as an error, and _HOST refuses it.
         if not _HOST.match(authority):
             raise BadRequest("invalid authority in request target")
-        environ["wsgi.url_scheme"] = scheme.decode("ascii").lower()
+        # The scheme stays the connection's: a client saying "https://" over plain HTTP does
+        # not make the request secure, and wsgi.url_scheme must not claim it is.
         environ["HTTP_HOST"] = authority.decode("latin-1")
         path, _, query = (rest or b"/").partition(b"?")
     if b"#" in target:

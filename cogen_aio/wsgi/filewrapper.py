@@ -25,6 +25,17 @@ class FileWrapper:
                 return
             yield block
 
+    def blocks(self, length: int) -> Iterator[bytes]:
+        """At most ``length`` bytes from the current position, in blocks."""
+        read = self.filelike.read
+        blksize = self.blksize
+        while length > 0:
+            block = read(min(blksize, length))
+            if not block:
+                return
+            length -= len(block)
+            yield block
+
     def sendfile_span(self) -> tuple[int, int] | None:
         """(offset, remaining length) when the file can go through ``sendfile``, else None."""
         try:

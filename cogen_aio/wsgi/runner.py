@@ -11,11 +11,12 @@ response is produced synchronously inside ``data_received`` and leaves in one ``
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from ..ops import OperationTimeout, ShuttingDown, deadline_of, start_operation
+from ..ops import OperationTimeout, ShuttingDown, deadline_of, parkable, start_operation
 from ..response import HOP_BY_HOP, check_status, encode_header, simple_response
 from .filewrapper import FileWrapper
 
@@ -31,6 +32,14 @@ FLUSH_SIZE = 65536
 #: Empty yields in a row with nothing parked before the app is reported as a busy loop.
 BUSY_YIELDS = 10000
 _NO_BODY_STATUS = frozenset({204, 304})
+_NO_SENDFILE = asyncio.AbstractEventLoop.sendfile
+
+
+def discard(op: Any) -> None:
+    """Drop an operation that was parked but will never run. A coroutine object is closed, or
+    Python would warn that it was never awaited."""
+    if op is not None and inspect.iscoroutine(op):
+        op.close()
 
 
 class Exchange:
@@ -42,6 +51,7 @@ class Exchange:
         "proxy",
         "body",
         "head_only",
+        "_head_length",
         "http10",
         "keep_alive",
         "status",
@@ -88,6 +98,7 @@ class Exchange:
         self.proxy = proxy
         self.body = body
         self.head_only = head_only
+        self._head_length = 0
         self.http10 = http10
         self.keep_alive = keep_alive
         self.status: str | None = None
@@ -134,7 +145,7 @@ class Exchange:
         status_bytes = check_status(status)
         lines = []
         declared = None
-        has_date = has_server = False
+        has_date = has_server = close = False
         for item in headers:
             name, value = encode_header(*item)
             lower = name.lower()
@@ -142,9 +153,9 @@ class Exchange:
                 if not value.isdigit() or declared is not None:
                     raise ValueError(f"invalid or repeated Content-Length {value!r}")
                 declared = int(value)
+                continue  # written with the framing, where 1xx/204 and HEAD are handled
             elif lower == b"connection":
-                if b"close" in value.lower():
-                    self.must_close = True
+                close = close or b"close" in value.lower()
                 continue  # the server owns the connection's fate and says so itself
             elif lower in HOP_BY_HOP:
                 self._warn_once(f"dropped hop-by-hop response header {name.decode()!r}")
@@ -155,6 +166,7 @@ class Exchange:
                 has_server = True
             lines.append(name + b": " + value + b"\r\n")
         self.status = status
+        self.must_close = close
         self._status_bytes = status_bytes
         self.status_code = code = int(status[:3])
         self._header_block = b"".join(lines)
@@ -174,6 +186,10 @@ class Exchange:
             data = self._coerce(data)
         if data:
             self._body(data)
+            if not self._stepping:
+                # Called from outside the app's iterator (a callback while parked): nothing else
+                # would flush it before the next step.
+                self._flush()
 
     # -- stepping ----------------------------------------------------------------------------
 
@@ -181,9 +197,12 @@ class Exchange:
         try:
             result = app(self.environ, self.start_response)
             self._result = result
-            if type(result) is FileWrapper and self._try_sendfile(result):
-                return
-            self._iterator = iter(result)
+            if type(result) is FileWrapper:
+                self._iterator = self._file_response(result)
+                if self._iterator is None:
+                    return  # sendfile is on its way
+            else:
+                self._iterator = iter(result)
         except Exception as exc:
             self._app_error(exc)
             return
@@ -207,8 +226,8 @@ class Exchange:
                         self._body(chunk)
                         continue
                 elif chunk:
-                    if isinstance(chunk, (str, bytearray, memoryview)):
-                        self._body(self._coerce(chunk))
+                    if not parkable(chunk):
+                        self._body(self._coerce(chunk))  # str, bytearray; TypeError otherwise
                         continue
                     # An operation or awaitable yielded directly is parked like a wrapped one.
                     self.proxy.operation = chunk
@@ -264,7 +283,7 @@ class Exchange:
         self._parked_op = op
         deadline = deadline_of(op, loop, self.protocol.config.op_timeout)
         if deadline is not None:
-            self._timer = loop.call_at(deadline, self._interrupt, OperationTimeout(op))
+            self._timer = loop.call_at(deadline, self._timed_out)
         future.add_done_callback(self._resume)
 
     def _resume(self, future: asyncio.Future[Any]) -> None:
@@ -280,6 +299,10 @@ class Exchange:
             else:
                 self._set_outcome(exc=exc)
         self.step()
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._interrupt(OperationTimeout(self._parked_op))
 
     def _interrupt(self, exc: BaseException) -> None:
         """Resolve the parked operation with ``exc`` (its timeout, or shutting down)."""
@@ -329,9 +352,14 @@ class Exchange:
         self._unpark()
         if future is not None:
             future.cancel()
-        if self._task is not None:
-            self._task.cancel()
-        self._close_app()
+        task = self._task
+        if task is not None:
+            # Close the file once sendfile has let go of it, not under its feet.
+            self._task = None
+            task.cancel()
+            task.add_done_callback(lambda _: self._close_app())
+        else:
+            self._close_app()
 
     # -- output --------------------------------------------------------------------------------
 
@@ -348,7 +376,10 @@ class Exchange:
             raise AssertionError("the app produced body data before calling start_response()")
         self._idle_yields = 0
         if self.no_body:
-            if not self.head_only:
+            if self.head_only:
+                # Counted so a HEAD answered in one go announces the length a GET would get.
+                self._head_length += len(data)
+            else:
                 self._warn_once(f"body data for a {self.status_code} response was dropped")
             return
         if not self.headers_sent:
@@ -387,12 +418,20 @@ class Exchange:
         held = self._held
         self._held = None
         protocol = self.protocol
+        declared = self.declared_length
+        if held is not None and declared is not None and len(held) > declared:
+            self.must_close = True  # ``_emit`` truncates it; say so before the head goes out
         keep_alive = self.keep_alive and not self.must_close and not protocol.closing_after_response
         framing = b""
-        if self.declared_length is not None:
-            framing = b"content-length: %d\r\n" % self.declared_length
+        code = self.status_code
+        if code < 200 or code == 204:
+            pass  # RFC 9110 §8.6: no Content-Length in a 1xx or 204 response
+        elif declared is not None:
+            framing = b"content-length: %d\r\n" % declared
         elif self.no_body:
-            pass
+            if final and self.head_only and code != 304:
+                # RFC 9110 §9.3.2: HEAD gets the header fields GET would, Content-Length included.
+                framing = b"content-length: %d\r\n" % self._head_length
         elif final:
             framing = b"content-length: %d\r\n" % (len(held) if held else 0)
         elif not self.http10:
@@ -436,12 +475,12 @@ class Exchange:
     # -- endings -------------------------------------------------------------------------------
 
     def _finish(self) -> None:
-        self._close_app()
         if self.proxy.operation is not None:
             self._warn_once(
                 "the app ended with an operation parked that was never awaited (a middleware "
                 "that flattens the response iterable?)"
             )
+        self._close_app()
         if self.status is None:
             error_log.error(
                 "%s %s: the app returned without calling start_response()",
@@ -454,7 +493,7 @@ class Exchange:
             self._commit(final=True)
         elif self.chunked:
             self._out.append(b"0\r\n\r\n")
-        elif (
+        if (
             self.declared_length is not None
             and not self.no_body
             and self.sent < self.declared_length
@@ -516,6 +555,7 @@ class Exchange:
                 close()
             except Exception:
                 error_log.exception("Exception in the close() of the app's response")
+        discard(self.proxy.take())
 
     def _warn_once(self, message: str) -> None:
         if self._warned is None:
@@ -528,34 +568,70 @@ class Exchange:
 
     # -- wsgi.file_wrapper ---------------------------------------------------------------------
 
-    def _try_sendfile(self, wrapper: FileWrapper) -> bool:
-        if self.status is None or not self.protocol.can_sendfile():
-            return False
+    def _file_response(self, wrapper: FileWrapper) -> Iterator[bytes] | None:
+        """Start sending a ``wsgi.file_wrapper`` response with ``loop.sendfile`` (None), or
+        return the iterator that sends it. A real file's size gives the Content-Length."""
+        if self.status is None or self._held is not None:
+            # Without start_response the iteration reports the error; data given to write()
+            # first is simpler to send by iterating than to account around sendfile.
+            return iter(wrapper)
         span = wrapper.sendfile_span()
         if span is None:
-            return False
+            return iter(wrapper)
         offset, length = span
-        if self.declared_length is not None:
-            length = min(length, self.declared_length)
-        else:
+        declared = self.declared_length
+        if declared is None:
             self.declared_length = length
+        elif declared < length:
+            length = declared
+        if self.no_body or not length:
+            return iter(())
+        protocol = self.protocol
+        if type(protocol.loop).sendfile is _NO_SENDFILE or not protocol.can_sendfile():
+            # A loop that only inherits the abstract sendfile (uvloop) would just raise.
+            return wrapper.blocks(length)
         self._commit(final=False)
         self._flush()
-        if self.no_body or not length:
-            self.sent = 0 if self.no_body else length
-            self._finish()
-            return True
-        self._task = self.protocol.loop.create_task(self._sendfile(wrapper, offset, length))
-        return True
+        self._task = protocol.loop.create_task(self._sendfile(wrapper, offset, length))
+        return None
 
     async def _sendfile(self, wrapper: FileWrapper, offset: int, length: int) -> None:
+        file = wrapper.filelike
         try:
-            sent = await self.protocol.sendfile(wrapper.filelike, offset, length)
+            sent = await self.protocol.sendfile(file, offset, length)
         except asyncio.CancelledError:
             raise
+        except (NotImplementedError, RuntimeError) as exc:
+            # A transport that refuses sendfile (no socket, TLS) fails before sending
+            # anything: send the file by reading it instead.
+            self._task = None
+            if self.done:
+                return
+            try:
+                unsent = file.tell() == offset
+            except (OSError, ValueError):
+                unsent = False
+            if not unsent:
+                self._app_error(exc)
+                return
+            self._iterator = wrapper.blocks(length)
+            self.step()
+            return
+        except OSError as exc:
+            # Mostly the client going away mid-file (EPIPE, ECONNRESET): not the app's fault.
+            self._task = None
+            if not self.done:
+                error_log.info("sendfile stopped after %s: %s", self.environ["RAW_URI"], exc)
+                self.done = True
+                self._close_app()
+                self.protocol.response_aborted(self)
+            return
         except Exception as exc:
+            self._task = None
             self._app_error(exc)
             return
-        self.sent = sent
         self._task = None
+        if self.done:
+            return
+        self.sent = sent
         self._finish()
