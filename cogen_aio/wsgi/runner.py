@@ -16,6 +16,7 @@ import logging
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from .. import context
 from ..ops import OperationTimeout, ShuttingDown, deadline_of, parkable, start_operation
 from ..response import HOP_BY_HOP, check_status, encode_header, simple_response
 from .filewrapper import FileWrapper
@@ -194,6 +195,8 @@ class Exchange:
     # -- stepping ----------------------------------------------------------------------------
 
     def run(self, app: Callable[..., Iterable[bytes]]) -> None:
+        # The request is the owner of ``local`` state and of ``key=None`` subscriptions.
+        token = context.enter(self)
         try:
             result = app(self.environ, self.start_response)
             self._result = result
@@ -206,6 +209,8 @@ class Exchange:
         except Exception as exc:
             self._app_error(exc)
             return
+        finally:
+            context.leave(token)
         self.step()
 
     def step(self) -> None:
@@ -214,6 +219,7 @@ class Exchange:
         protocol = self.protocol
         iterator = self._iterator
         self._stepping = True
+        token = context.enter(self)
         try:
             while True:
                 if protocol.write_paused:
@@ -247,6 +253,7 @@ class Exchange:
         except Exception as exc:
             self._app_error(exc)
         finally:
+            context.leave(token)
             self._stepping = False
             if self._gone and not self.done:
                 self.client_gone()
