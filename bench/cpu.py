@@ -51,3 +51,14 @@ class Meter:
         server = process_s(self.pid) - self.server
         foreign = machine_busy_s() - self.busy - server - (own_s() - self.own)
         return {"server_cores": round(server / elapsed, 3), "foreign_cores": round(max(0.0, foreign) / elapsed, 3)}
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.2, window: float = 1.0) -> float:
+    """Wait (at most ``max_wait`` s) for a ``window`` in which the machine's busy CPU is below
+    ``threshold`` cores while nothing of ours runs; return the seconds waited."""
+    start = time.monotonic()
+    while True:
+        busy = machine_busy_s()
+        time.sleep(window)
+        if (machine_busy_s() - busy) / window < threshold or time.monotonic() - start >= max_wait:
+            return time.monotonic() - start

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # allow `python bench/run.py` as well as `python 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, wrk
-from bench.cpu import Meter
+from bench.cpu import Meter, wait_quiet
 from bench.servers import DEFAULT_VARIANTS, PYTHON, ROOT, VARIANTS, ServerProcess, Variant, snapshot
 
 BENCH = ROOT / "bench"
@@ -42,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lp-rounds", type=int, default=3, help="long-poll runs per server and N")
     p.add_argument("--skip-hello", action="store_true")
     p.add_argument("--skip-longpoll", action="store_true")
+    p.add_argument("--wait-quiet", type=float, default=120, metavar="S",
+                   help="before each measurement, wait up to S s for the machine to be idle (0: never)")
     p.add_argument("--client-loop", choices=("asyncio", "uvloop"), default="uvloop")
     p.add_argument("--out", default=str(BENCH / "results" / "latest"), help="path prefix for .json and .md")
     args = p.parse_args()
@@ -117,9 +119,10 @@ def hello_phase(variants: list[Variant], args: argparse.Namespace, problems: Fin
                 if not s.alive():
                     continue
                 log(f"hello round {rnd + 1}/{args.rounds} {s.variant.name} c{c}")
+                waited = wait_quiet(args.wait_quiet) if args.wait_quiet else 0.0
                 meter = Meter(s.pid)
                 result = wrk.run(s.port, c, args.duration)
-                result.update(meter.read(), server=s.variant.name, round=rnd, connections=c)
+                result.update(meter.read(), server=s.variant.name, round=rnd, connections=c, waited_s=waited)
                 if result["errors"]:
                     problems.add(f"{s.variant.name} hello c{c} round {rnd + 1}: errors {result['errors']}")
                 if not s.alive():
@@ -151,9 +154,10 @@ def longpoll_phase(variants: list[Variant], args: argparse.Namespace, problems: 
                 server = start(v, "longpoll", problems)
                 if server is None:
                     continue
+                waited = wait_quiet(args.wait_quiet) if args.wait_quiet else 0.0
                 meter = Meter(server.pid)
                 result = run_client(server, n, args)
-                result.update(meter.read(), server=v.name, round=rnd, alive_after=server.alive())
+                result.update(meter.read(), server=v.name, round=rnd, alive_after=server.alive(), waited_s=waited)
                 result["stop"] = stop(server, problems)
                 if result.get("warnings"):
                     problems.add(f"{v.name} long-poll N={n} round {rnd + 1}: {result['warnings']}")

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(with --factory, a callable returning it)",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--no-cogen-alias",
+        dest="no_cogen_alias",
+        action="store_true",
+        help="do not make 'import cogen...' load cogen_aio.compat, the legacy cogen API that "
+        "old apps import (it is never done when a real cogen package is installed)",
+    )
 
     groups: dict[str, argparse._ArgumentGroup] = {}
     for setting in SETTINGS:
@@ -203,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK
 
     spec = options.pop("app")
+    cogen_alias = not options.pop("no_cogen_alias", False)
     try:
         config = Config(**options)
         # Resolved now so "--loop uvloop" without uvloop fails before the
@@ -213,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     _make_importable(os.getcwd())
-    _install_compat()
+    if cogen_alias:
+        _install_compat()
     try:
         app = load_app(spec, factory=config.factory)
     except ImportFromStringError as exc:

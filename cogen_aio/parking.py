@@ -19,9 +19,10 @@ from . import ops
 
 error_log = logging.getLogger("cogen_aio.error")
 
-#: What ``environ['cogen.core']`` walks: the layout of the original ``cogen.core`` package.
-#: Later modules (queue, pubsub, coroutines, sockets) register themselves here.
-core_namespace = types.SimpleNamespace(events=ops)
+#: What ``environ['cogen.core']`` walks: the layout of the original ``cogen.core`` package (events
+#: with AddCoro/Join, coroutines, schedulers, queue, pubsub, pipe, sockets, util), each module
+#: imported on first access and an ordinary attribute after that.
+core_namespace: Any = __import__("cogen_aio.compat.core", fromlist=["namespace"]).namespace
 
 
 class CogenProxy:

@@ -473,6 +473,12 @@ class HttpProtocol(asyncio.Protocol):
         reason = _ECHOED.split(str(exc), 1)[0]
         if status == 431 and b"\n" not in self.parser.trailing_data[0][: self._max_head]:
             status, reason = 414, "request line too long"
+        if self._draining:
+            # The body being discarded belongs to a request already answered: a second
+            # response would be unsolicited, so only close.
+            error_log.debug("closing: %s in an unread request body", reason)
+            self._close()
+            return
         if self.exchange is not None and not self._waiting_body:
             # Broken framing in the body of a request the app is already serving.
             if self.body is not None:

@@ -314,3 +314,16 @@ def test_legacy_imports_are_mapped_unless_cogen_is_installed(monkeypatch: pytest
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: object())
     INSTALL_COMPAT()
     assert installed == [True]
+
+
+def test_no_cogen_alias_skips_the_legacy_import_hook(
+    monkeypatch: pytest.MonkeyPatch, served: list[tuple[Any, Config]]
+) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(cli, "_install_compat", lambda: calls.append(True))
+    run_main([], served)
+    assert calls == [True]
+    served.clear()
+    config = run_main(["--no-cogen-alias"], served)
+    assert calls == [True]
+    assert config == Config()  # not a server setting

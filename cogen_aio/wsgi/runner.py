@@ -82,6 +82,8 @@ class Exchange:
         "_gone",
         "_task",
         "_warned",
+        # Weakly referenced as the owner of ``local`` state and ``key=None`` subscriptions.
+        "__weakref__",
     )
 
     def __init__(

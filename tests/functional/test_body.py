@@ -351,3 +351,26 @@ async def test_limit_concurrency_answers_503(serve: Any, family: str) -> None:
     assert [call["PATH_INFO"] for call in app.calls] == ["/first", "/third"]
     await close(writer1)
     await close(writer2)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ending", ["eof", "bad-chunk"])
+async def test_broken_unread_body_gets_no_second_response(serve: Any, ending: str) -> None:
+    """The response is complete; a client that then gives up on the rest of its body, or sends
+    broken framing in it, gets a close, not a second, unsolicited response."""
+    app = Recorder(read_body=False)
+    running = await serve(app, stream_input=True)
+    reader, writer = await running.connect()
+    if ending == "eof":
+        writer.write(request("POST", "/", [("Host", "x"), ("Content-Length", "100")], b"x" * 10))
+    else:
+        writer.write(request("POST", "/", CHUNKED, b"5\r\nhello\r\n"))
+    response = await read_response(reader)
+    assert response.status == 200
+    if ending == "eof":
+        writer.write_eof()
+    else:
+        writer.write(b"zz\r\nbroken\r\n")
+    assert await read_to_eof(reader) == b""
+    assert len(app.calls) == 1
+    await close(writer)

@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator
 import pytest
 import pytest_asyncio
 
+from .conftest import uvloop
 from .wire import HANG, close, read_head, read_response, read_to_eof, request, wait_for
 
 APP = '''
@@ -135,7 +136,11 @@ async def test_cli_header_and_log_switches(start: Any) -> None:
     assert b"GET" not in server.stdout
 
 
-@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize(
+    "loop",
+    ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(uvloop is None,
+                                                                reason="uvloop not installed"))],
+)
 async def test_sigterm_lets_a_parked_request_finish(start: Any, loop: str) -> None:
     server = await start("--loop", loop)
     idle_reader, idle_writer = await server.connect()
