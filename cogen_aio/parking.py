@@ -153,8 +153,8 @@ class LegacyCogen:
             object.__setattr__(self, name, value)
 
 
-#: Publish the 0.1.x ``environ['cogen']`` object in every request. ``cogen_aio.compat.install()``
-#: turns it on for legacy apps; see :func:`enable_legacy_environ`.
+#: Publish the 0.1.x ``environ['cogen']`` object in every request of every server, whatever their
+#: ``legacy_environ`` setting says. ``cogen_aio.compat.install(legacy_environ=True)`` turns it on.
 legacy_environ = False
 
 
@@ -164,13 +164,15 @@ def enable_legacy_environ(enabled: bool = True) -> None:
     legacy_environ = enabled
 
 
-def install(environ: dict[str, Any], proxy: CogenProxy, cogen_input: Any) -> None:
-    """Put the parking contract's keys into a request's environ."""
+def install(
+    environ: dict[str, Any], proxy: CogenProxy, cogen_input: Any, legacy: bool = False
+) -> None:
+    """Put the parking contract's keys into a request's environ (``legacy``: the 0.1.x object)."""
     core = OperationWrapper(core_namespace, proxy)
     environ["cogen.wsgi"] = proxy
     environ["cogen.core"] = core
     environ["cogen.call"] = CallWrapper(proxy)
     environ["cogen.yield"] = YieldWrapper(proxy)
     environ["cogen.input"] = OperationWrapper(cogen_input, proxy)
-    if legacy_environ:
+    if legacy or legacy_environ:
         environ["cogen"] = LegacyCogen(proxy, core)

@@ -196,8 +196,9 @@ class HttpProtocol(asyncio.Protocol):
         self._on_writable = callback
 
     def can_sendfile(self) -> bool:
+        # uvloop inherits AbstractEventLoop.sendfile, which only raises NotImplementedError.
         return (
-            hasattr(self.loop, "sendfile")
+            type(self.loop).sendfile is not asyncio.AbstractEventLoop.sendfile
             and self.transport is not None
             and self.transport.get_extra_info("sslcontext") is None
         )
@@ -364,7 +365,7 @@ class HttpProtocol(asyncio.Protocol):
         if not has_body:
             body.complete = True
         environ["wsgi.input"] = InputStream(body)
-        install(environ, proxy, CogenInput(body, proxy))
+        install(environ, proxy, CogenInput(body, proxy), config.legacy_environ)
         exchange = Exchange(
             self,
             environ,

@@ -520,6 +520,21 @@ async def test_legacy_cogen_object_is_off_by_default() -> None:
     assert seen == [False]
 
 
+@pytest.mark.asyncio
+async def test_legacy_environ_setting_publishes_the_object_per_server() -> None:
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        seen.append(environ.get("cogen"))
+        start_response("200 OK", [])
+        return []
+
+    Client(app, legacy_environ=True).feed(request())
+    Client(app).feed(request())
+    assert isinstance(seen[0], parking.LegacyCogen)
+    assert seen[1] is None
+
+
 # -- misuse detection ----------------------------------------------------------------------------
 
 

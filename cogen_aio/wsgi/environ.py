@@ -31,7 +31,6 @@ def base_environ(root_path: str) -> dict[str, Any]:
     """What every request of a server shares."""
     return {
         "wsgi.version": (1, 0),
-        "wsgi.errors": ErrorStream(),
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
@@ -48,6 +47,9 @@ def connection_environ(
     """What every request on one connection shares (addresses of both ends)."""
     environ = dict(base)
     environ["wsgi.url_scheme"] = scheme
+    # One error stream per connection: its requests never overlap, so a line an app writes in
+    # pieces is not interleaved with another request's.
+    environ["wsgi.errors"] = ErrorStream()
     if isinstance(peer, tuple):
         environ["REMOTE_ADDR"] = str(peer[0])
         environ["REMOTE_PORT"] = str(peer[1])
