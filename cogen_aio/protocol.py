@@ -80,6 +80,7 @@ class HttpProtocol(asyncio.Protocol):
         self._draining = False
         self._drained = 0
         self._read_timer: asyncio.TimerHandle | None = None
+        self._read_deadline: float | None = None
         self._read_timer_kind = ""
         self._write_timer: asyncio.TimerHandle | None = None
         # The bytes received since the current request head started, kept (by reference, not
@@ -132,7 +133,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self.state.connections.discard(self)
-        self._cancel_read_timer()
+        self._drop_read_timer()
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
@@ -540,23 +541,47 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- timers and flow control -----------------------------------------------------------------
 
+    # One timer handle serves every read deadline. A keep-alive connection moves its deadline
+    # three times per request (header, idle, header again); re-arming a TimerHandle each time is
+    # a heap push and a cancellation per move, so the handle stays put and, when it fires early,
+    # re-arms itself for the deadline now in force.
+
     def _arm_read_timer(self, timeout: float | None, kind: str) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
         self._read_timer_kind = kind
-        if timeout is not None:
-            self._read_timer = self.loop.call_later(timeout, self._read_timed_out)
+        if timeout is None:
+            self._read_deadline = None
+            return
+        deadline = self.loop.time() + timeout
+        self._read_deadline = deadline
+        timer = self._read_timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._read_timer = self.loop.call_at(deadline, self._read_timer_fired)
 
     def _cancel_read_timer(self) -> None:
+        self._read_deadline = None
+        self._read_timer_kind = ""
+
+    def _drop_read_timer(self) -> None:
+        self._cancel_read_timer()
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
-        self._read_timer_kind = ""
+
+    def _read_timer_fired(self) -> None:
+        self._read_timer = None
+        deadline = self._read_deadline
+        if deadline is None:
+            return
+        if self.loop.time() < deadline:
+            self._read_timer = self.loop.call_at(deadline, self._read_timer_fired)
+            return
+        self._read_deadline = None
+        self._read_timed_out()
 
     def _read_timed_out(self) -> None:
         kind = self._read_timer_kind
-        self._read_timer = None
         self._read_timer_kind = ""
         if kind == "keep-alive":
             self._close()

@@ -414,3 +414,21 @@ def test_the_example_files_load(name: str, caplog: pytest.LogCaptureFixture) -> 
                "sched_default_priority", "sockaccept_greedy"]
         assert sorted(m.split("'")[1] for m in found) == sorted(old)
         assert server.config.timeout_write == 300.0 and server.config.backlog == 64
+
+
+def test_pastes_thread_local_becomes_request_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like the original's server_factory: every request runs on the loop's thread, so Paste's
+    thread-local (Pylons' registry) must keep one slot per request."""
+    import types
+
+    from cogen_aio.coroutines import local
+    from cogen_aio.paste import _patch_paste_local
+
+    util = types.ModuleType("paste.util")
+    threadinglocal = types.ModuleType("paste.util.threadinglocal")
+    threadinglocal.local = object  # type: ignore[attr-defined]
+    util.threadinglocal = threadinglocal  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "paste.util", util)
+    monkeypatch.setitem(sys.modules, "paste.util.threadinglocal", threadinglocal)
+    _patch_paste_local()
+    assert threadinglocal.local is local  # type: ignore[attr-defined]
