@@ -557,6 +557,9 @@ async def _perform(
         # Whoever issues an operation resumes through the loop, behind what it woke.
         _, cancelled = await _pause()
         if cancelled is not None:
+            # Cancelled before reading the outcome: an operation that can take it back (a
+            # queue's item) does so on this cancel; for any other future it is a no-op.
+            future.cancel()
             return None, cancelled
         return _outcome(future)
     deadline = deadline_of(op, loop, _default_timeouts.get(loop))

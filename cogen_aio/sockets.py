@@ -41,7 +41,6 @@ import io
 import logging
 import os
 import socket as _socket
-import sys
 import warnings
 import weakref
 from typing import Any, Callable, Iterable
@@ -1303,13 +1302,3 @@ class WriteAll(SendAll):
     def __init__(self, sock: Socket, buff: Any, **kws: Any) -> None:
         _deprecated("sockets.WriteAll", "sockets.SendAll")
         super().__init__(sock, buff, **kws)
-
-
-def _register() -> None:
-    # ``environ['cogen.core'].sockets.Recv(...)`` reaches this module, as in the original.
-    from . import parking
-
-    parking.core_namespace.sockets = sys.modules[__name__]
-
-
-_register()

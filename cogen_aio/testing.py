@@ -83,7 +83,7 @@ class ServerDisconnected(ConnectionError):
     """The server closed the connection before a response began."""
 
 
-# -- responses --------------------------------------------------------------------------------
+# -- responses ----------------------------------------------------------------------------------
 
 
 class Headers(Mapping[str, str]):
@@ -180,7 +180,7 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-# -- the virtual clock ------------------------------------------------------------------------
+# -- the virtual clock --------------------------------------------------------------------------
 
 
 class VirtualClockUnavailable(RuntimeError):
@@ -201,6 +201,9 @@ class _RealTimer:
     def __lt__(self, other: _RealTimer) -> bool:
         return self.when < other.when
 
+
+#: Rounding slack of :meth:`VirtualClock.advance`, in seconds.
+_SNAP = 1e-6
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, VirtualClock] = (
     weakref.WeakKeyDictionary()
@@ -246,7 +249,7 @@ class VirtualClock:
         self._busy = 0  # loop iterations that had work (see _select)
         self._selector: _VirtualSelector | None = None
 
-    # -- installing ---------------------------------------------------------------------------
+    # -- installing ------------------------------------------------------------------------------
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop | None = None) -> VirtualClock | None:
@@ -292,7 +295,7 @@ class VirtualClock:
         self._settlers.clear()
         self._pollers.clear()
 
-    # -- time -----------------------------------------------------------------------------------
+    # -- time ------------------------------------------------------------------------------------
 
     def time(self) -> float:
         return self._now
@@ -308,19 +311,24 @@ class VirtualClock:
         return None if when is None else max(0.0, when - self._now)
 
     def _next_when(self) -> float | None:
-        live = [h.when() for h in self.loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        scheduled = self.loop._scheduled  # type: ignore[attr-defined]
+        live = [handle.when() for handle in scheduled if not handle.cancelled()]
         return min(live) if live else None
 
     async def advance(self, seconds: float) -> None:
         """Move time ``seconds`` forward, firing each timer due on the way at its deadline and
-        letting the loop run until idle after each, then at the target time."""
+        letting the loop run until idle after each, then at the target time.
+
+        A timer due within a microsecond after the target fires too: ``advance(9.999)`` then
+        ``advance(0.001)`` reaches a 10 s deadline whatever the floating-point rounding.
+        """
         if seconds < 0:
             raise ValueError("time does not go backwards")
         target = self._now + seconds
         while True:
             await self.settle()
             when = self._next_when()
-            if when is None or when > target:
+            if when is None or when > target + _SNAP:
                 break
             self._now = max(self._now, when)
         self._now = max(self._now, target)
@@ -345,7 +353,7 @@ class VirtualClock:
         heapq.heappush(self._real_timers, timer)
         return timer
 
-    # -- the selector's side ----------------------------------------------------------------------
+    # -- the selector's side ---------------------------------------------------------------------
 
     def _select(self, real: selectors.BaseSelector, timeout: float | None) -> list[Any]:
         self._fire_real_timers()
@@ -458,7 +466,11 @@ async def _guard(awaitable: Awaitable[T], timeout: float | None, what: str) -> T
             task.cancel()
 
     clock = VirtualClock.of(loop)
-    timer: Any = clock.call_later_real(timeout, expire) if clock else loop.call_later(timeout, expire)
+    timer: Any
+    if clock is not None:
+        timer = clock.call_later_real(timeout, expire)
+    else:
+        timer = loop.call_later(timeout, expire)
     try:
         return await task
     except asyncio.CancelledError:
@@ -497,7 +509,7 @@ async def wait_until(
     return await _guard(poll(), timeout, what or f"waiting until {predicate!r}")
 
 
-# -- the in-memory transport -------------------------------------------------------------------
+# -- the in-memory transport --------------------------------------------------------------------
 
 
 class _Peer:
@@ -570,7 +582,7 @@ class MemoryTransport(asyncio.transports._FlowControlMixin):  # type: ignore[nam
         self._eof_written = False
         self.aborted = False
 
-    # -- the server's side (asyncio.Transport) -------------------------------------------------
+    # -- the server's side (asyncio.Transport) ---------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._eof_written:
@@ -633,7 +645,7 @@ class MemoryTransport(asyncio.transports._FlowControlMixin):  # type: ignore[nam
         self.peer.end(reset=self.aborted or exc is not None)
         self._protocol.connection_lost(exc)
 
-    # -- the client's side ---------------------------------------------------------------------
+    # -- the client's side -----------------------------------------------------------------------
 
     def _client_send(self, data: bytes | None) -> None:
         if self._lost or self._closing:
@@ -670,10 +682,11 @@ class MemoryTransport(asyncio.transports._FlowControlMixin):  # type: ignore[nam
         self.peer.closed = True
         if not self._lost:
             self._closing = True
-            self._loop.call_soon(self._lose, ConnectionResetError("the client reset the connection"))
+            reset = ConnectionResetError("the client reset the connection")
+            self._loop.call_soon(self._lose, reset)
 
 
-# -- client channels: memory and sockets ---------------------------------------------------------
+# -- client channels: memory and sockets --------------------------------------------------------
 
 
 class _Channel(Protocol):
@@ -770,7 +783,7 @@ class _StreamChannel:
         self.writer.transport.abort()
 
 
-# -- connections ----------------------------------------------------------------------------------
+# -- connections --------------------------------------------------------------------------------
 
 
 class _Parser:
@@ -809,13 +822,15 @@ class Connection:
     must be read in order; every read fails with ``TimeoutError`` after ``timeout`` real seconds.
     """
 
-    def __init__(self, channel: _Channel, *, host: str = "testserver", timeout: float | None = TIMEOUT):
+    def __init__(
+        self, channel: _Channel, *, host: str = "testserver", timeout: float | None = TIMEOUT
+    ) -> None:
         self._channel = channel
         self._buffer = bytearray()
         self.host = host
         self.timeout = timeout
 
-    # -- bytes ----------------------------------------------------------------------------------
+    # -- bytes -----------------------------------------------------------------------------------
 
     async def send(self, data: bytes) -> None:
         """Send raw bytes."""
@@ -852,7 +867,8 @@ class Connection:
         async def read() -> bytes:
             while needle not in self._buffer:
                 if not await self._fill():
-                    raise ServerDisconnected(f"closed before {needle!r}; got {bytes(self._buffer)!r}")
+                    got = bytes(self._buffer)
+                    raise ServerDisconnected(f"closed before {needle!r}; got {got!r}")
             end = self._buffer.index(needle) + len(needle)
             data = bytes(self._buffer[:end])
             del self._buffer[:end]
@@ -912,9 +928,11 @@ class Connection:
     def _timeout(self, timeout: float | None | bool) -> float | None:
         return self.timeout if timeout is False else timeout  # type: ignore[return-value]
 
-    # -- responses --------------------------------------------------------------------------------
+    # -- responses -------------------------------------------------------------------------------
 
-    async def read_response(self, method: str = "GET", timeout: float | None | bool = False) -> Response:
+    async def read_response(
+        self, method: str = "GET", timeout: float | None | bool = False
+    ) -> Response:
         """Parse the next response on the connection; ``method`` is the request's (HEAD responses
         have no body)."""
         parser = _Parser(method, self.host, fake_request=True)
@@ -966,7 +984,8 @@ class Connection:
             pairs.append(("Transfer-Encoding", "chunked"))
         parser = _Parser(method, self.host, fake_request=False)
         client = parser.h11
-        await self.send(client.send(h11.Request(method=method, target=target, headers=pairs)) or b"")
+        head = client.send(h11.Request(method=method, target=target, headers=pairs))
+        await self.send(head or b"")
         informational: list[int] = []
         expect = any(n.lower() == "expect" and v.lower() == "100-continue" for n, v in pairs)
         if expect and client.our_state is h11.SEND_BODY:
@@ -1189,7 +1208,7 @@ class StreamResponse:
         return f"<StreamResponse {self.status} {self.reason}>"
 
 
-# -- the client -----------------------------------------------------------------------------------
+# -- the client ---------------------------------------------------------------------------------
 
 
 class Client:
@@ -1228,13 +1247,14 @@ class Client:
         self._open.append(conn)
         return conn
 
-    async def _acquire(self) -> Connection:
+    async def _acquire(self) -> tuple[Connection, bool]:
+        """A connection for a request, and whether it served one before."""
         while self._idle:
             conn = self._idle.pop()
             if not conn._channel.eof and not conn._buffer:
-                return conn
+                return conn, True
             await self._discard(conn)
-        return await self.connect()
+        return await self.connect(), False
 
     def _release(self, stream: StreamResponse) -> None:
         conn = stream.connection
@@ -1381,9 +1401,23 @@ class _StreamContext:
     async def __aenter__(self) -> StreamResponse:
         method, target, headers, body, timeout = self.args
         client = self.client
-        conn = await client._acquire()
+        conn, reused = await client._acquire()
         try:
             stream = await conn.start(method, target, headers=headers, body=body, timeout=timeout)
+        except ConnectionError:  # ServerDisconnected, or a reset while sending
+            await client._discard(conn)
+            if not reused or not isinstance(body, (bytes, bytearray, str, type(None))):
+                raise
+            # The server closed the idle connection as the request went out (its keep-alive
+            # timeout): send it again on a new one, as HTTP clients do (RFC 9112 §9.3.1).
+            conn = await client.connect()
+            try:
+                stream = await conn.start(
+                    method, target, headers=headers, body=body, timeout=timeout
+                )
+            except BaseException:
+                await client._discard(conn)
+                raise
         except BaseException:
             await client._discard(conn)
             raise
@@ -1400,7 +1434,7 @@ class _StreamContext:
             await self.client._discard(stream.connection)
 
 
-# -- the server -----------------------------------------------------------------------------------
+# -- the server ---------------------------------------------------------------------------------
 
 
 class LiveServer:
@@ -1430,6 +1464,7 @@ class LiveServer:
         self.server = Server(app, **settings)
         self.started = False
         self.closed = False
+        self._handed_out: list[_Channel] = []  # client ends, closed first by close()
 
     @property
     def config(self) -> Config:
@@ -1453,13 +1488,17 @@ class LiveServer:
         return self
 
     async def close(self, grace: float | None = None) -> None:
-        """Shut down: stop accepting, let requests in flight finish within ``grace`` seconds
-        (``timeout_graceful_shutdown`` by default), then cut what is left."""
+        """Close the client ends :meth:`connect` handed out (their requests see the client go),
+        then shut down: stop accepting, let other requests in flight finish within ``grace``
+        seconds (``timeout_graceful_shutdown`` by default), then cut what is left."""
         if self.closed or not self.started:
             self.closed = True
             self._cleanup()
             return
         self.closed = True
+        channels, self._handed_out = self._handed_out, []
+        for channel in reversed(channels):
+            channel.close_nowait()
         try:
             if grace is None:
                 await self.server.shutdown()
@@ -1479,7 +1518,7 @@ class LiveServer:
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    # -- where it is ---------------------------------------------------------------------------
+    # -- where it is -----------------------------------------------------------------------------
 
     @property
     def host(self) -> str:
@@ -1508,7 +1547,7 @@ class LiveServer:
     def make_url(self, path: str = "/") -> str:
         return self.url + (path if path.startswith("/") else "/" + path)
 
-    # -- what is going on inside ------------------------------------------------------------
+    # -- what is going on inside -----------------------------------------------------------------
 
     @property
     def connections(self) -> set[Any]:
@@ -1544,7 +1583,7 @@ class LiveServer:
         """Until no connection is open."""
         await self.wait_connections(0, timeout)
 
-    # -- connecting ----------------------------------------------------------------------------
+    # -- connecting ------------------------------------------------------------------------------
 
     async def connect(self, *, timeout: float | None = TIMEOUT) -> Connection:
         """A new client connection, byte level."""
@@ -1559,13 +1598,17 @@ class LiveServer:
             protocol = HttpProtocol(self.state)
             transport = MemoryTransport(loop, protocol)
             protocol.connection_made(transport)
-            return Connection(_MemoryChannel(transport), host=self.host_header, timeout=timeout)
-        if self.transport == "unix":
-            opening = asyncio.open_unix_connection(self.path)
+            channel: _Channel = _MemoryChannel(transport)
         else:
-            opening = asyncio.open_connection(self.host, self.port)
-        reader, writer = await _guard(opening, timeout, "connecting")
-        return Connection(_StreamChannel(reader, writer), host=self.host_header, timeout=timeout)
+            if self.transport == "unix":
+                opening = asyncio.open_unix_connection(self.path)
+            else:
+                opening = asyncio.open_connection(self.host, self.port)
+            reader, writer = await _guard(opening, timeout, "connecting")
+            channel = _StreamChannel(reader, writer)
+        self._handed_out = [known for known in self._handed_out if not known.eof]
+        self._handed_out.append(channel)
+        return Connection(channel, host=self.host_header, timeout=timeout)
 
     def client(self, **kwargs: Any) -> Client:
         return Client(self, **kwargs)
@@ -1623,7 +1666,7 @@ def _httpx_memory_transport(server: LiveServer) -> Any:
     return MemoryHTTPTransport()
 
 
-# -- the synchronous bridge (WebTest) ----------------------------------------------------------
+# -- the synchronous bridge (WebTest) -----------------------------------------------------------
 
 
 #: Keys of the caller's environ that win over what the server computes from the request line.
@@ -1692,9 +1735,12 @@ class SyncApp:
         start_response(f"{response.status} {response.reason}", headers)
         return [response.body]
 
-    async def _exchange(self, environ: dict[str, Any], body: bytes, call: dict[str, Any]) -> Response:
+    async def _exchange(
+        self, environ: dict[str, Any], body: bytes, call: dict[str, Any]
+    ) -> Response:
         if self._server is None:
-            self._server = await LiveServer(self._bridge, transport="memory", **self.settings).start()
+            server = LiveServer(self._bridge, transport="memory", **self.settings)
+            self._server = await server.start()
         conn = await self._server.connect(timeout=None)
         assert isinstance(conn._channel, _MemoryChannel)
         key = str(conn._channel.transport.get_extra_info("peername")[1])
@@ -1732,6 +1778,11 @@ class SyncApp:
         try:
             if self._server is not None:
                 loop.run_until_complete(self._server.close())
+            tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            if tasks:  # what run() left behind, cancelled as asyncio.run does
+                for task in tasks:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             self._server = None

@@ -677,6 +677,41 @@ async def test_cancelling_the_asyncio_awaiter_cancels_the_coroutine_it_started()
     assert ops.waiting_count("never-sent") == 0
 
 
+@pytest.mark.asyncio
+async def test_an_outcome_not_yet_read_is_given_back_when_the_coroutine_is_cancelled() -> None:
+    # An operation that completes at once (a queue get with an item waiting) is read only after
+    # the trip through the loop; cancelled in between, the coroutine cancels the operation's
+    # future so the operation can take its outcome back.
+    given_back: list[str] = []
+
+    class Immediate(ops.Operation):
+        __slots__ = ()
+
+        def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+            class TakeBack(asyncio.Future):  # type: ignore[type-arg]
+                def cancel(self, msg: Any = None) -> bool:
+                    given_back.append("cancel after the outcome")
+                    return super().cancel(msg)
+
+            future = TakeBack(loop=loop)
+            future.set_result("item")
+            return future
+
+    got: list[Any] = []
+
+    @coroutine
+    def getter() -> Coro:
+        got.append((yield Immediate()))
+
+    instance = spawn(getter())
+    while instance.state == CoroutineInstance.STATE_NEED_INIT or instance.lastop is None:
+        await asyncio.sleep(0)
+    instance._cancel()  # during the trip through the loop
+    with pytest.raises(asyncio.CancelledError):
+        await run(instance)
+    assert got == [] and given_back == ["cancel after the outcome"]
+
+
 # -- through the server (a WSGI app parks coroutines) --------------------------------------------
 
 
@@ -719,14 +754,20 @@ async def test_wsgi_app_yields_coroutine_instances_and_join() -> None:
         yield Join(started, timeout=HANG)
         joined = environ["cogen.wsgi"].result
         yield started  # already finished: joined again, its result at once
-        yield b"%s %s %s" % (
-            type(started).__name__.encode(),
-            joined.encode(),
-            environ["cogen.wsgi"].result.encode(),
-        )
+        again = environ["cogen.wsgi"].result
+        never = spawn(forever())
+        yield Join(never, timeout=0.02)  # the original's Join with a timeout waited on itself
+        timed_out = environ["cogen.wsgi"].result
+        never._cancel()
+        yield f"{type(started).__name__} {joined} {again} {type(timed_out).__name__}".encode()
+
+    @coroutine
+    def forever() -> Coro:
+        yield WaitForSignal("join-timeout-never", timeout=-1)
 
     async with serving(app) as client:
-        assert (await client.get("/")).text == "CoroutineInstance background background"
+        reply = (await client.get("/")).text
+        assert reply == "CoroutineInstance background background OperationTimeout"
 
 
 @pytest.mark.asyncio

@@ -766,11 +766,6 @@ def test_scheduler_join_waiters_are_not_woken_again() -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.xfail(
-    reason="coroutines._perform does not cancel an operation's future when the coroutine is "
-    "cancelled during the trip through the loop after an immediate outcome",
-    strict=True,
-)
 async def test_a_cogen_coroutine_cancelled_right_after_an_immediate_get_gives_it_back() -> None:
     q = Queue()
     await q.put("item")

@@ -70,7 +70,7 @@ def transport(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-# -- the server and the client, on every transport ------------------------------------------
+# -- the server and the client, on every transport ------------------------------------------------
 
 
 @aio
@@ -157,6 +157,18 @@ async def test_httpx_client_on_every_transport(cogen_httpx: Any, transport: str)
 
 
 @aio
+async def test_a_request_on_a_connection_the_server_closed_is_sent_again(
+    cogen_client: Any, transport: str
+) -> None:
+    client = await cogen_client(
+        app, server_kwargs={"transport": transport, "timeout_keep_alive": 0.05}
+    )
+    await client.get("/")
+    await client.server.wait_idle()  # closed for idleness; the client has not noticed yet
+    assert (await client.get("/again")).body == b"GET /again"
+
+
+@aio
 async def test_server_closed_connection_is_reported(cogen_server: Any) -> None:
     server = await cogen_server(app, transport="memory", timeout_header=0.01)
     conn = await server.connect()
@@ -201,7 +213,7 @@ async def test_client_class_and_app_fixtures(cogen_client: Any) -> None:
     assert await client.echo("hi") == "POST /hi"
 
 
-# -- the in-memory transport's flow control ------------------------------------------------------
+# -- the in-memory transport's flow control -------------------------------------------------------
 
 
 @aio
@@ -242,7 +254,7 @@ async def test_client_reset_reaches_the_app(cogen_server: Any) -> None:
     await wait_until(lambda: closed == ["/wait"])
 
 
-# -- the virtual clock -------------------------------------------------------------------------------
+# -- the virtual clock ----------------------------------------------------------------------------
 
 
 @aio
@@ -280,6 +292,53 @@ async def test_manual_clock_moves_only_when_told(cogen_client: Any, cogen_clock:
     assert not poll.done() and len(client.server.parked_operations()) == 1
     await cogen_clock.advance(0.5)
     assert (await poll).body == b"waiting\ntimeout"
+
+
+# The protocol's timers at their default settings (keep-alive 5 s, header 10 s), exact to the
+# millisecond: what tests with tiny real timeouts and sleeps in between approximate.
+
+
+@aio
+@pytest.mark.cogen(clock="manual")
+async def test_header_timer_is_not_extended_by_trickling_bytes(
+    cogen_server: Any, cogen_clock: Any
+) -> None:
+    conn = await (await cogen_server(app)).connect()
+    await conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    await cogen_clock.advance(9.999)
+    await conn.send(b"X-Slow: 1\r\n")
+    await cogen_clock.advance(0.001)
+    assert (await conn.read_response()).status == 408
+
+
+@aio
+@pytest.mark.cogen(clock="manual")
+async def test_keep_alive_timer_gives_way_to_the_header_timer(
+    cogen_server: Any, cogen_clock: Any
+) -> None:
+    conn = await (await cogen_server(app)).connect()
+    await conn.request("GET", "/")
+    await cogen_clock.advance(4.999)
+    await conn.send(b"GET /next HTTP/1.1\r\n")  # a new head: 10 s from now, not 0.001 s
+    await cogen_clock.advance(9.998)
+    await conn.send(b"Host: x\r\n\r\n")
+    assert (await conn.read_response()).body == b"GET /next"
+    await cogen_clock.advance(5)
+    await conn.wait_closed()
+
+
+@aio
+@pytest.mark.cogen(clock="manual")
+async def test_parked_requests_are_not_subject_to_read_timers(
+    cogen_client: Any, cogen_clock: Any
+) -> None:
+    client = await cogen_client(app)
+    async with client.stream("GET", "/wait") as response:
+        await client.server.wait_parked()
+        await cogen_clock.advance(29.999)
+        assert len(client.server.connections) == 1
+        await cogen_clock.advance(0.001)
+        assert await response.read() == b"waiting\ntimeout"
 
 
 @aio
@@ -360,7 +419,7 @@ def test_virtual_clock_loop_factory() -> None:
         loop.close()
 
 
-# -- sync_app and WebTest -----------------------------------------------------------------------------
+# -- sync_app and WebTest -------------------------------------------------------------------------
 
 
 def test_webtest_drives_a_parking_app() -> None:
@@ -370,7 +429,8 @@ def test_webtest_drives_a_parking_app() -> None:
         reply = testapp.post("/form", {"a": "1"}, extra_environ={"REMOTE_USER": "bob"})
         assert reply.body == b"POST /forma=1"
         assert testapp.get("/wait").text == "waiting\ntimeout"
-        assert wsgi.loop.time() - VirtualClock.of(wsgi.loop).start == 60.0  # type: ignore[union-attr]
+        clock = VirtualClock.of(wsgi.loop)
+        assert clock is not None and clock.elapsed == 60.0
 
 
 def test_sync_app_passes_the_caller_environ_through() -> None:
@@ -422,7 +482,7 @@ async def test_sync_app_refuses_a_running_loop() -> None:
         wsgi.run(asyncio.sleep(0))
 
 
-# -- LiveServer by hand (what a module-scoped fixture does) ------------------------------------------
+# -- LiveServer by hand (what a module-scoped fixture does) ---------------------------------------
 
 
 @aio
