@@ -17,6 +17,11 @@ from .ops import (
     signal_threadsafe,
 )
 from .server import Server, serve, serve_async, start_server
+from .coroutines import AddCoro, Join, coro, coroutine, local, spawn
+from .priority import priority
+from .pubsub import MessagesDropped, PublishSubscribeQueue
+from .queue import Empty, Full, Queue
+from .scheduler import Scheduler
 
 __all__ = [
     "__version__",
@@ -35,4 +40,17 @@ __all__ = [
     "ShuttingDown",
     "signal",
     "signal_threadsafe",
+    "coroutine",
+    "coro",
+    "spawn",
+    "local",
+    "AddCoro",
+    "Join",
+    "Scheduler",
+    "priority",
+    "Queue",
+    "Full",
+    "Empty",
+    "PublishSubscribeQueue",
+    "MessagesDropped",
 ]

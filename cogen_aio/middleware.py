@@ -95,7 +95,10 @@ class SynchronousInputMiddleware:
 
         iterable = self.app(environ, start_response)
         try:
-            yield from iterable
+            # Not ``yield from``: it would close a generator app itself on the way out, and the
+            # close() below would be a second one.
+            for chunk in iterable:
+                yield chunk
         finally:
             # Runs on normal end, on an exception and when the server closes this generator
             # (client gone, shutdown): close() exactly once in every case (PEP 3333).

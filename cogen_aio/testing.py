@@ -238,11 +238,11 @@ class VirtualClock:
             )
         self.loop = loop
         self.auto = auto
-        # The next whole second, so that whole (and binary-fraction) durations add up exactly:
-        # ``clock.elapsed == 30.0`` holds. Moving time forward by less than a second is
-        # something the real clock could have done just as well.
-        self._now = float(math.ceil(loop.time()))
-        self.start = self._now
+        # Virtual time starts at 0: runs are reproducible, whole (and binary-fraction) durations
+        # add up exactly (``clock.elapsed == 30.0``), and small numbers keep asyncio's 1 ns clock
+        # resolution representable (near a monotonic clock's 1e7 s it is not).
+        self._now = 0.0
+        self.start = 0.0
         self._real_timers: list[_RealTimer] = []
         self._settlers: list[asyncio.Future[None]] = []
         self._pollers: list[tuple[int, asyncio.Future[None]]] = []
@@ -265,12 +265,14 @@ class VirtualClock:
     def install(
         cls, loop: asyncio.AbstractEventLoop | None = None, *, auto: bool = True
     ) -> VirtualClock:
-        """Give ``loop`` (the running loop by default) a virtual clock, starting at its current
-        time rounded up to a whole second. Raises ``RuntimeError`` if it already has one."""
+        """Give ``loop`` (the running loop by default) a virtual clock. Virtual time starts at 0;
+        timers already pending keep their remaining delay (deadlines computed earlier and kept
+        elsewhere do not follow: install the clock first). ``RuntimeError`` if it has one."""
         loop = loop or asyncio.get_running_loop()
         if loop in _clocks:
             raise RuntimeError("this loop already has a virtual clock")
         clock = cls(loop, auto=auto)
+        _shift_timers(loop, clock._now - loop.time())  # pending timers keep their delay
         clock._selector = _VirtualSelector(loop._selector, clock)  # type: ignore[attr-defined]
         loop._selector = clock._selector  # type: ignore[attr-defined]
         loop.time = clock.time  # type: ignore[method-assign]
@@ -286,9 +288,7 @@ class VirtualClock:
         del loop.time  # the instance attribute: the class's method shows through again
         assert self._selector is not None
         loop._selector = self._selector.real  # type: ignore[attr-defined]
-        shift = loop.time() - self._now
-        for handle in loop._scheduled:  # type: ignore[attr-defined]
-            handle._when += shift  # a uniform shift keeps the heap ordered
+        _shift_timers(loop, loop.time() - self._now)
         for future in self._settlers + [future for _, future in self._pollers]:
             if not future.done():
                 future.set_result(None)
@@ -299,6 +299,14 @@ class VirtualClock:
 
     def time(self) -> float:
         return self._now
+
+    def _jump(self, when: float) -> None:
+        """Move time to the deadline ``when`` so that the loop sees its timer due."""
+        if when + self.loop._clock_resolution <= when:  # type: ignore[attr-defined]
+            # The loop takes a timer when ``when < time() + resolution``; far from 0 the
+            # resolution is below a float's precision, so land just past the deadline.
+            when = math.nextafter(when, math.inf)
+        self._now = max(self._now, when)
 
     @property
     def elapsed(self) -> float:
@@ -330,7 +338,7 @@ class VirtualClock:
             when = self._next_when()
             if when is None or when > target + _SNAP:
                 break
-            self._now = max(self._now, when)
+            self._jump(when)
         self._now = max(self._now, target)
         await self.settle()
 
@@ -374,7 +382,7 @@ class VirtualClock:
         if self.auto and timeout is not None:
             when = self._next_when()
             if when is not None:
-                self._now = max(self._now, when)
+                self._jump(when)
                 self._busy += 1  # the timers it fires count as work for pollers
                 return []
         # Nothing will happen in virtual time: wait for real I/O (another thread, a socket) or
@@ -401,6 +409,11 @@ class VirtualClock:
             if not timer.cancelled:
                 self.loop.call_soon(timer.callback)
                 self._busy += 1
+
+
+def _shift_timers(loop: asyncio.AbstractEventLoop, shift: float) -> None:
+    for handle in loop._scheduled:  # type: ignore[attr-defined]
+        handle._when += shift  # a uniform shift keeps the heap ordered
 
 
 def _wake(futures: Iterable[asyncio.Future[None]]) -> None:

@@ -222,6 +222,45 @@ async def test_sync_input_closes_the_app_once_when_it_raises(error_log: Any) -> 
     assert made[0].closed == 1
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("middleware", [sync_input, lazy_sr])
+async def test_a_generator_app_is_closed_once_when_the_client_leaves(middleware: Any) -> None:
+    closes: list[str] = []
+
+    class CountingGenerator:
+        """A generator whose close() calls are counted."""
+
+        def __init__(self, environ: dict[str, Any]) -> None:
+            self.gen = self.run(environ)
+
+        def run(self, environ: dict[str, Any]) -> Iterator[Any]:
+            yield b"partial\n"
+            yield environ["cogen.core"].events.WaitForSignal("never-gen", timeout=-1)
+
+        def __iter__(self) -> Iterator[Any]:
+            return self  # its own iterator, as a generator is
+
+        def __next__(self) -> Any:
+            return next(self.gen)
+
+        def close(self) -> None:
+            closes.append("close")
+            self.gen.close()
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> CountingGenerator:
+        start_response("200 OK", [])
+        return CountingGenerator(environ)
+
+    async with serving(middleware(app)) as (_, addr):
+        reader, writer = await asyncio.open_connection(*addr)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"partial\n"), HANG)
+        writer.close()
+        await until(lambda: bool(closes))
+        await asyncio.sleep(0.05)
+    assert closes == ["close"]
+
+
 def test_sync_input_buffer_length() -> None:
     assert SynchronousInputMiddleware(echo_app({}), {}, "64").buffer_length == 64
     assert sync_input is SynchronousInputMiddleware

@@ -90,6 +90,7 @@ def test_our_settings_from_an_ini_file(ini: Any, caplog: pytest.LogCaptureFixtur
         date_header = Yes
         backlog = 17
         op_timeout = none
+        legacy_environ = yes
         """
     )
     with caplog.at_level(logging.WARNING, logger="cogen_aio.error"):
@@ -101,6 +102,7 @@ def test_our_settings_from_an_ini_file(ini: Any, caplog: pytest.LogCaptureFixtur
     assert config.access_log is False and config.server_header is False
     assert config.date_header is True
     assert config.backlog == 17 and config.op_timeout is None
+    assert config.legacy_environ is True  # environ['cogen'] for 0.1.3-0.1.5 apps
     # [DEFAULT] values reach global_conf, not the server options: nothing to warn about.
     assert config.debug is False
     assert warnings_in(caplog) == []

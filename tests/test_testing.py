@@ -362,6 +362,22 @@ async def test_advance_fires_timers_at_their_own_deadlines(cogen_clock: Any) -> 
 
 
 @aio
+async def test_timers_fire_far_from_zero(cogen_clock: Any) -> None:
+    # Near 1.7e7 s (a monotonic clock after months of uptime) asyncio's 1 ns resolution is
+    # below a float's precision: a jump exactly to a deadline would never make its timer due.
+    loop = asyncio.get_running_loop()
+    cogen_clock._now = 1.7e7
+    fired: list[float] = []
+    loop.call_later(10, lambda: fired.append(loop.time()))
+    await asyncio.sleep(20)  # auto: jumps to the timer, then to the sleep's end
+    cogen_clock.auto = False
+    loop.call_later(10, lambda: fired.append(loop.time()))
+    await cogen_clock.advance(9.999)
+    await cogen_clock.advance(0.001)
+    assert len(fired) == 2 and fired[1] - fired[0] == pytest.approx(20, abs=1e-6)
+
+
+@aio
 async def test_asyncio_timeouts_follow_the_virtual_clock(cogen_clock: Any) -> None:
     queue: asyncio.Queue[int] = asyncio.Queue()
     with pytest.raises(asyncio.TimeoutError):
