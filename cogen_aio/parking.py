@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-import types
 from typing import Any, Callable
 
-from . import ops
+# What ``environ['cogen.core']`` walks: the layout of the original ``cogen.core`` package (events
+# with AddCoro/Join, coroutines, schedulers, queue, pubsub, pipe, sockets, util), each module
+# imported on first access and an ordinary attribute after that.
+from .compat.core import namespace as core_namespace
 
 error_log = logging.getLogger("cogen_aio.error")
-
-#: What ``environ['cogen.core']`` walks: the layout of the original ``cogen.core`` package (events
-#: with AddCoro/Join, coroutines, schedulers, queue, pubsub, pipe, sockets, util), each module
-#: imported on first access and an ordinary attribute after that.
-core_namespace: Any = __import__("cogen_aio.compat.core", fromlist=["namespace"]).namespace
 
 
 class CogenProxy:

@@ -43,6 +43,9 @@ DRAIN_LIMIT = 1 << 20
 #: After an error response, how long to keep discarding what the client still sends, so that
 #: closing does not turn into a reset that destroys the response in flight (RFC 9112 §9.6).
 LINGER_SECONDS = 2.0
+#: How much of the requests pipelined behind the one in flight is read ahead before reading
+#: pauses (h11 holds it unparsed).
+PIPELINE_BUFFER = 65536
 
 # The end of a request head: h11 accepts a bare LF as a line ending (RFC 9112 §2.2), so the blank
 # line may be "\n\n" as well as "\r\n\r\n".
@@ -83,6 +86,7 @@ class HttpProtocol(asyncio.Protocol):
         self._read_deadline: float | None = None
         self._read_timer_kind = ""
         self._write_timer: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
         # The bytes received since the current request head started, kept (by reference, not
         # copied) until h11 has parsed that head: see ``_check_head``.
         self._head_pending = True
@@ -134,6 +138,9 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True
         self.state.connections.discard(self)
         self._drop_read_timer()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
@@ -262,9 +269,11 @@ class HttpProtocol(asyncio.Protocol):
                         self._resume_reading()
                     return
                 elif event is h11.PAUSED:
-                    # The next request is buffered while this one is in flight: stop reading
-                    # until the response is done (pipelining, responses in order).
-                    self._pause_reading()
+                    # The next request is buffered while this one is in flight: it waits until
+                    # the response is done (pipelining, responses in order). Reading goes on, so
+                    # a client that leaves is still noticed, until PIPELINE_BUFFER bytes wait.
+                    if len(self.parser.trailing_data[0]) > PIPELINE_BUFFER:
+                        self._pause_reading()
                     return
                 elif kind is h11.ConnectionClosed:
                     self._close()
@@ -365,6 +374,9 @@ class HttpProtocol(asyncio.Protocol):
         )
         if not has_body:
             body.complete = True
+            # Nothing to wait for: take the message's (empty) end now, so the request already
+            # counts as complete when an app answers within this call.
+            self.parser.next_event()
         environ["wsgi.input"] = InputStream(body)
         install(environ, proxy, CogenInput(body, proxy), config.legacy_environ)
         exchange = Exchange(
@@ -521,7 +533,7 @@ class HttpProtocol(asyncio.Protocol):
             if self._reading_paused:
                 self._reading_paused = False
                 transport.resume_reading()
-            self.loop.call_later(LINGER_SECONDS, transport.close)
+            self._linger = self.loop.call_later(LINGER_SECONDS, transport.close)
         else:
             transport.close()
 

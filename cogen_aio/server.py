@@ -102,13 +102,20 @@ class Server:
             if conn.exchange is not None and conn.exchange.parked_operation is not None
         ]
 
-    async def start(self) -> list[Address]:
-        """Bind and start accepting; returns the bound addresses."""
+    async def start(self, listen: bool = True) -> list[Address]:
+        """Bind and start accepting; returns the bound addresses.
+
+        ``listen=False`` prepares everything but binds nothing: connections are then made by
+        handing ``HttpProtocol(server.state)`` a transport yourself (the in-memory transport of
+        :mod:`cogen_aio.testing` does), and :meth:`shutdown` works the same.
+        """
         loop = asyncio.get_running_loop()
         config = self.config
         self.state = state = ServerState(self.app, config, loop)
         self._closed = asyncio.Event()
         ops.set_default_timeout(loop, config.op_timeout)
+        if not listen:
+            return self.addresses
 
         def factory() -> HttpProtocol:
             return HttpProtocol(state)
@@ -160,7 +167,8 @@ class Server:
                 for conn in list(state.connections):
                     conn.wake_parked()
             try:
-                await asyncio.wait_for(state.wait_idle(), grace)
+                if state.connections:
+                    await asyncio.wait_for(state.wait_idle(), grace)
             except asyncio.TimeoutError:
                 left = len(state.connections)
                 error_log.warning("grace period over: cancelling %d connection(s)", left)

@@ -1494,7 +1494,7 @@ class LiveServer:
         if self.started:
             return self
         if self.transport == "memory":
-            _start_without_listening(self.server)
+            await self.server.start(listen=False)
         else:
             await self.server.start()
         self.started = True
@@ -1640,17 +1640,6 @@ class LiveServer:
     def __repr__(self) -> str:
         where = self.path if self.transport == "unix" else self.url
         return f"<LiveServer {self.transport} {where}>"
-
-
-def _start_without_listening(server: Server) -> None:
-    """What ``Server.start`` does, minus binding: the memory transport brings its own
-    connections, and shutdown works the same."""
-    from . import ops
-
-    loop = asyncio.get_running_loop()
-    server.state = ServerState(server.app, server.config, loop)
-    server._closed = asyncio.Event()
-    ops.set_default_timeout(loop, server.config.op_timeout)
 
 
 def _httpx_memory_transport(server: LiveServer) -> Any:

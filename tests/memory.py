@@ -236,7 +236,9 @@ class Client:
         self.protocol.data_received(data)
 
     def eof(self) -> None:
-        self.protocol.eof_received()
+        """The peer half-closes; as asyncio's transports do, close unless the protocol keeps it."""
+        if not self.protocol.eof_received():
+            self.transport.close()
 
     def disconnect(self) -> None:
         """The peer is gone (reset): the loop reports ``connection_lost``."""

@@ -11,6 +11,7 @@ import pytest
 import cogen_aio
 from cogen_aio import ops
 from cogen_aio.ops import WaitForSignal
+from cogen_aio.protocol import PIPELINE_BUFFER
 from memory import Client, request, turns
 
 pytestmark = pytest.mark.asyncio
@@ -56,19 +57,53 @@ async def test_http10_closes_by_default() -> None:
     assert client.reply().headers["connection"] == "close"
 
 
-async def test_pipelined_requests_are_answered_in_order_with_reading_paused() -> None:
+async def test_pipelined_requests_are_answered_in_order() -> None:
     client = Client(slow_or_fast)
     client.feed(request(target="/slow"))
     await turns()
     assert client.transport.is_reading()  # parked, nothing buffered: still watching the socket
     client.feed(request(target="/fast") + request(target="/fast2"))
-    assert not client.transport.is_reading()  # the next request waits its turn
+    # A few requests waiting their turn: reading goes on so a departure is noticed.
+    assert client.transport.is_reading()
     await turns()
     assert b"/fast" not in client.output
     assert cogen_aio.signal("slow") == 1
     await client.wait(lambda: len(client.replies("GET", "GET", "GET")) == 3)
     assert [r.body for r in client.replies("GET", "GET", "GET")] == [b"/slow", b"/fast", b"/fast2"]
     assert client.transport.is_reading()
+
+
+async def test_reading_pauses_when_much_is_pipelined_behind_a_parked_request() -> None:
+    client = Client(slow_or_fast)
+    client.feed(request(target="/slow"))
+    await turns()
+    backlog = b"".join(request(target=f"/fast{i}") for i in range(PIPELINE_BUFFER // 30))
+    assert len(backlog) > PIPELINE_BUFFER
+    client.feed(backlog)
+    assert not client.transport.is_reading()
+    assert cogen_aio.signal("slow") == 1
+    count = 1 + PIPELINE_BUFFER // 30
+    await client.wait(lambda: len(client.replies(*["GET"] * count)) == count)
+    assert client.transport.is_reading()
+
+
+async def test_a_client_leaving_with_requests_pipelined_behind_a_parked_one_is_noticed() -> None:
+    closed: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[Any]:
+        start_response("200 OK", [])
+        try:
+            yield WaitForSignal("never")
+        finally:
+            closed.append(environ["PATH_INFO"])
+
+    client = Client(app)
+    client.feed(request(target="/parked") + request(target="/behind"))
+    await turns()
+    client.eof()
+    await turns()
+    assert closed == ["/parked"]
+    assert ops.waiting_count("never") == 0
 
 
 async def test_pipelined_burst_in_one_read() -> None:
