@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any, NamedTuple
 from email.utils import formatdate
 
 # RFC 9110 §5.6.2: token = 1*tchar.
@@ -67,6 +68,79 @@ def encode_header(name: object, value: object) -> tuple[bytes, bytes]:
     if _BAD_VALUE.search(raw_value):
         raise ValueError(f"invalid header value for {name!r}: CR, LF and NUL are not allowed")
     return raw_name, raw_value.strip(b" \t")
+
+
+class ResponseHead(NamedTuple):
+    """What ``start_response`` arguments come to, once validated."""
+
+    status_bytes: bytes
+    status_code: int
+    header_block: bytes  # the app's header lines, minus the ones the server owns
+    declared_length: int | None
+    close: bool  # the app said "Connection: close"
+    has_date: bool
+    has_server: bool
+    dropped: tuple[str, ...]  # hop-by-hop names the app set (PEP 3333 forbids them)
+
+
+# Apps answer with the same few status/header combinations over and over; validating them is a
+# noticeable share of a small response, so the outcome is remembered (bounded, never errors).
+_heads: dict[tuple[Any, ...], ResponseHead] = {}
+_HEADS_KEPT = 512
+
+
+def response_head(status: str, headers: list[tuple[str, str]]) -> ResponseHead:
+    """Validate a status and header list from an app (raising TypeError/ValueError)."""
+    try:
+        key = (status, *headers)
+        head = _heads.get(key)
+    except TypeError:  # unhashable items: validate without remembering
+        key = None
+        head = None
+    if head is None:
+        head = _build_head(status, headers)
+        if key is not None:
+            if len(_heads) >= _HEADS_KEPT:
+                _heads.clear()
+            _heads[key] = head
+    return head
+
+
+def _build_head(status: str, headers: list[tuple[str, str]]) -> ResponseHead:
+    status_bytes = check_status(status)
+    lines = []
+    declared = None
+    has_date = has_server = close = False
+    dropped = []
+    for item in headers:
+        name, value = encode_header(*item)
+        lower = name.lower()
+        if lower == b"content-length":
+            if not value.isdigit() or declared is not None:
+                raise ValueError(f"invalid or repeated Content-Length {value!r}")
+            declared = int(value)
+            continue  # written with the framing, where 1xx/204 and HEAD are handled
+        if lower == b"connection":
+            close = close or b"close" in value.lower()
+            continue  # the server owns the connection's fate and says so itself
+        if lower in HOP_BY_HOP:
+            dropped.append(name.decode("latin-1"))
+            continue
+        if lower == b"date":
+            has_date = True
+        elif lower == b"server":
+            has_server = True
+        lines.append(name + b": " + value + b"\r\n")
+    return ResponseHead(
+        status_bytes,
+        int(status[:3]),
+        b"".join(lines),
+        declared,
+        close,
+        has_date,
+        has_server,
+        tuple(dropped),
+    )
 
 
 class DateCache:

@@ -67,3 +67,18 @@ def test_date_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     assert email.utils.parsedate_to_datetime(line[6:-2].decode()) is not None
     assert line == b"date: Tue, 14 Nov 2023 22:13:20 GMT\r\n"
     assert cache.line() is line  # formatted at most once a second
+
+
+def test_response_head_is_remembered_and_errors_are_not() -> None:
+    from cogen_aio.response import _heads, response_head
+
+    headers = [("Content-Type", "text/plain"), ("Content-Length", "5"), ("Connection", "close")]
+    first = response_head("200 OK", headers)
+    assert first.declared_length == 5 and first.close and first.status_code == 200
+    assert first.header_block == b"Content-Type: text/plain\r\n"
+    assert response_head("200 OK", list(headers)) is first
+    with pytest.raises(ValueError):
+        response_head("200 OK", [("Bad Name", "x")])
+    assert ("200 OK", ("Bad Name", "x")) not in _heads
+    # Unhashable items are validated all the same.
+    assert response_head("204 No Content", [["X-A", "1"]]).header_block == b"X-A: 1\r\n"

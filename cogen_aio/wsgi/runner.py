@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .. import context
 from ..ops import OperationTimeout, ShuttingDown, deadline_of, parkable, start_operation
-from ..response import HOP_BY_HOP, check_status, encode_header, simple_response
+from ..response import response_head, simple_response
 from .filewrapper import FileWrapper
 
 if TYPE_CHECKING:
@@ -145,37 +145,17 @@ class Exchange:
             self.declared_length = None
         elif self.status is not None:
             raise AssertionError("start_response() called a second time without exc_info")
-        status_bytes = check_status(status)
-        lines = []
-        declared = None
-        has_date = has_server = close = False
-        for item in headers:
-            name, value = encode_header(*item)
-            lower = name.lower()
-            if lower == b"content-length":
-                if not value.isdigit() or declared is not None:
-                    raise ValueError(f"invalid or repeated Content-Length {value!r}")
-                declared = int(value)
-                continue  # written with the framing, where 1xx/204 and HEAD are handled
-            elif lower == b"connection":
-                close = close or b"close" in value.lower()
-                continue  # the server owns the connection's fate and says so itself
-            elif lower in HOP_BY_HOP:
-                self._warn_once(f"dropped hop-by-hop response header {name.decode()!r}")
-                continue
-            elif lower == b"date":
-                has_date = True
-            elif lower == b"server":
-                has_server = True
-            lines.append(name + b": " + value + b"\r\n")
+        head = response_head(status, headers)
+        for name in head.dropped:
+            self._warn_once(f"dropped hop-by-hop response header {name!r}")
         self.status = status
-        self.must_close = close
-        self._status_bytes = status_bytes
-        self.status_code = code = int(status[:3])
-        self._header_block = b"".join(lines)
-        self._has_date = has_date
-        self._has_server = has_server
-        self.declared_length = declared
+        self.must_close = head.close
+        self._status_bytes = head.status_bytes
+        self.status_code = code = head.status_code
+        self._header_block = head.header_block
+        self._has_date = head.has_date
+        self._has_server = head.has_server
+        self.declared_length = head.declared_length
         # RFC 9110 §6.4.1: 1xx, 204 and 304 responses, and any response to HEAD, have no content.
         self.no_body = self.head_only or code < 200 or code in _NO_BODY_STATUS
         return self.write
