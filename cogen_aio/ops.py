@@ -142,32 +142,42 @@ class TimedOperation(Operation):
 
 
 async def _await_operation(op: Operation) -> Any:
+    """``await op``: the operation's timeout (or the loop's default) raises OperationTimeout.
+
+    An operation resolved at once still resumes through the loop, behind what it woke (a Signal's
+    waiters run before the signaller continues), as in the WSGI runner. A deadline never takes
+    back an outcome that already arrived, and an awaiting task that is cancelled cancels the
+    operation's future, which gives back anything it was handed (a queue item, say).
+    """
     loop = asyncio.get_running_loop()
     future = op._start(loop)
-    if future.done():
-        # Whoever issues an operation resumes through the loop, behind what the operation woke
-        # (a Signal's waiters run before the signaller continues), as in the WSGI runner.
-        await asyncio.sleep(0)
-        return future.result()
-    deadline = op._deadline(loop, _default_timeouts.get(loop))
-    if deadline is None:
-        return await future
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        future.cancel()
-
-    timer = loop.call_at(deadline, expire)
     try:
-        return await future
-    except asyncio.CancelledError:
-        if expired:
-            raise OperationTimeout(op) from None
+        if future.done():
+            await asyncio.sleep(0)
+            return future.result()
+        deadline = op._deadline(loop, _default_timeouts.get(loop))
+        if deadline is None:
+            return await future
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            if not future.done():
+                expired = True
+                future.cancel()
+
+        timer = loop.call_at(deadline, expire)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if expired:
+                raise OperationTimeout(op) from None
+            raise
+        finally:
+            timer.cancel()
+    except BaseException:
+        future.cancel()  # a no-op once the outcome was read
         raise
-    finally:
-        timer.cancel()
 
 
 # The server registers its ``op_timeout`` here so asyncio code awaiting operations on its loop

@@ -48,7 +48,7 @@ from typing import Any, Iterator
 
 from . import context
 from .ops import DEFAULT_PRIORITY, Operation, TimedOperation
-from .queue import Handoff, _QueueOperation, failed, resolved
+from .queue import Handoff, failed, resolved
 
 __all__ = [
     "PublishSubscribeQueue",
@@ -111,7 +111,7 @@ def _resolve_key(key: Any, owner: Any) -> tuple[Any, bool]:
 # -- operations ------------------------------------------------------------------------------------
 
 
-class PSPut(_QueueOperation, Operation):
+class PSPut(Operation):
     """``publish(message)``: the outcome is the operation itself. ``key`` is accepted and unused,
     as in the original."""
 
@@ -131,7 +131,7 @@ class PSPut(_QueueOperation, Operation):
         return resolved(loop, self)
 
 
-class PSGet(_QueueOperation, TimedOperation):
+class PSGet(TimedOperation):
     """``fetch()``: the outcome is a list of the unread messages. ``AssertionError`` if the key is
     not subscribed, ``MessagesDropped`` if unread messages were dropped, ``OperationTimeout``."""
 
@@ -148,7 +148,7 @@ class PSGet(_QueueOperation, TimedOperation):
         return self.queue._start_fetch(self, _resolve_key(self.key, self._owner)[0], loop)
 
 
-class PSSubscribe(_QueueOperation, Operation):
+class PSSubscribe(Operation):
     """``subscribe()``: the outcome is the operation itself. (Re)starts the subscriber at the
     oldest retained message."""
 
@@ -167,7 +167,7 @@ class PSSubscribe(_QueueOperation, Operation):
         return resolved(loop, self)
 
 
-class PSUnsubscribe(_QueueOperation, Operation):
+class PSUnsubscribe(Operation):
     """``unsubscribe()``: the outcome is the operation itself; ``KeyError`` if not subscribed.
     Fetches parked under the key get the ``AssertionError`` of a fetch by a non-subscriber."""
 

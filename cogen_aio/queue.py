@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, Callable, Generator
+from typing import Any, Callable
 
-from . import ops
-from .ops import DEFAULT_PRIORITY, Operation, OperationTimeout, TimedOperation
+from .ops import DEFAULT_PRIORITY, Operation, TimedOperation
 
 __all__ = ["Queue", "Full", "Empty", "QGet", "QPut", "QDone", "QJoin"]
 
@@ -123,59 +122,10 @@ def _set_result(future: Handoff, value: Any) -> None:
         future.set_result(value)
 
 
-async def await_operation(op: Operation) -> Any:
-    """``await op`` for queue and pubsub operations.
-
-    Like ``ops``' own awaiting (timeouts, default timeout, a resolved operation still resumes
-    through the loop), but a deadline never takes back an outcome that already arrived, and a
-    cancelled task gives back what it was handed instead of dropping it.
-    """
-    loop = asyncio.get_running_loop()
-    future = op._start(loop)
-    try:
-        if future.done():
-            await asyncio.sleep(0)
-            return future.result()
-        deadline = op._deadline(loop, ops._default_timeouts.get(loop))
-        if deadline is None:
-            await future
-            return future.result()
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            if not future.done():
-                expired = True
-                future.cancel()
-
-        timer = loop.call_at(deadline, expire)
-        try:
-            await future
-        except asyncio.CancelledError:
-            if expired:
-                raise OperationTimeout(op) from None
-            raise
-        finally:
-            timer.cancel()
-        return future.result()
-    except BaseException:
-        future.cancel()  # gives back an outcome nobody read; a no-op otherwise
-        raise
-
-
-class _QueueOperation:
-    """Mixin: awaiting from asyncio goes through :func:`await_operation`."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return await_operation(self).__await__()  # type: ignore[arg-type]
-
-
 # -- operations ----------------------------------------------------------------------------------
 
 
-class QGet(_QueueOperation, TimedOperation):
+class QGet(TimedOperation):
     """``q.get()``: the outcome is the item. ``Empty`` at the yield if the queue is empty and
     ``block`` is false; ``OperationTimeout`` when the timeout passes first."""
 
@@ -190,7 +140,7 @@ class QGet(_QueueOperation, TimedOperation):
         return self.queue._start_get(self, loop)
 
 
-class QPut(_QueueOperation, TimedOperation):
+class QPut(TimedOperation):
     """``q.put(item)``: the outcome is the operation itself. ``Full`` at the yield if the queue is
     full and ``block`` is false; ``OperationTimeout`` when the timeout passes first."""
 
@@ -206,7 +156,7 @@ class QPut(_QueueOperation, TimedOperation):
         return self.queue._start_put(self, loop)
 
 
-class QDone(_QueueOperation, Operation):
+class QDone(Operation):
     """Returned by ``task_done()`` when the count of unfinished tasks reaches zero; the outcome is
     the operation itself. The join waiters were released by that ``task_done()`` call already,
     so asyncio code that does not await ``task_done()`` (it is None most of the time) still
@@ -224,7 +174,7 @@ class QDone(_QueueOperation, Operation):
         return resolved(loop, self)
 
 
-class QJoin(_QueueOperation, Operation):
+class QJoin(Operation):
     """Returned by ``join()`` while tasks are unfinished; the outcome, once every task is done,
     is the operation itself. Never times out (the original's join was not a timed operation)."""
 
