@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .parsers import missing_requirement
+
 __all__ = [
     "LOG_LEVELS",
     "SETTINGS",
@@ -276,7 +278,18 @@ class Setting:
 
 
 LOOPS = ("auto", "asyncio", "uvloop")
-HTTP_IMPLEMENTATIONS = ("h11",)
+HTTP_IMPLEMENTATIONS = ("h11", "httptools")
+_http_name = one_of(*HTTP_IMPLEMENTATIONS)
+
+
+def http_implementation(value: Any) -> str:
+    """One of ``HTTP_IMPLEMENTATIONS`` that can be imported here."""
+    name = _http_name(value)
+    problem = missing_requirement(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -311,9 +324,12 @@ SETTINGS: tuple[Setting, ...] = (
         group="server", choices=LOOPS,
     ),
     Setting(
-        "http", one_of(*HTTP_IMPLEMENTATIONS), "h11",
-        "HTTP/1.1 parser. h11 is pure Python and strict about RFC 9112 message framing, "
-        "which matters most for a server facing untrusted clients.",
+        "http", http_implementation, "h11",
+        "HTTP/1.1 request parser. h11 is pure Python and strict about RFC 9112 message "
+        "framing, which matters most for a server facing untrusted clients. httptools "
+        "(pip install cogen_aio[fast]) parses the header fields with llhttp, in C, and the "
+        "rest as h11 does: it accepts and refuses the same requests, for a fraction of the "
+        "CPU time.",
         group="server", choices=HTTP_IMPLEMENTATIONS,
     ),
     Setting(

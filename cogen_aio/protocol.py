@@ -1,11 +1,15 @@
-"""One HTTP/1.1 connection: bytes in through h11, responses out through the WSGI runner.
+"""One HTTP/1.1 connection: bytes in through a request parser, responses out through the WSGI
+runner.
 
-h11 parses requests (its push recipe: feed ``data_received``, loop ``next_event`` until
-``NEED_DATA``; ``PAUSED`` means the next pipelined request is already buffered, so reading pauses
-until the current response is done). Responses are framed by :mod:`cogen_aio.wsgi.runner`, not by
-h11's ``send()``, so after each response the parser is replaced by a fresh one that is handed the
-bytes the old one had not processed (``trailing_data``). That is also what lets an HTTP/1.0 client
-keep its connection alive, which h11 alone refuses.
+The parser (:mod:`cogen_aio.parsers`, h11 or httptools per the ``http`` setting) turns bytes into
+request events; everything else about the connection is here: keep-alive and pipelining, timers,
+draining unread bodies, flow control and error responses. The events are pulled one at a time
+(h11's push recipe: feed ``receive_data``, loop ``next_event`` until ``NEED_DATA``); ``PAUSED``
+means the next pipelined request is already buffered, and it waits, unparsed, until the current
+response is done. Responses are framed by :mod:`cogen_aio.wsgi.runner`, not by the parser, and
+after each one ``next_cycle`` gives the parser for the next request. Whether the connection
+persists is decided here (RFC 9112 §9.3), which is also what lets an HTTP/1.0 client keep its
+connection alive, which h11 alone refuses.
 
 Timers (all on the loop's clock; one per purpose, never one per chunk):
 - header: the whole request head must arrive within ``timeout_header`` of its first byte (for a
@@ -19,19 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 from typing import TYPE_CHECKING, Any, Callable
 
-import h11
-
 from .parking import CogenProxy, install
+from .parsers import parser_class
 from .response import simple_response
 from .wsgi.body import BodyIncomplete, BodyTooLarge, CogenInput, InputStream, RequestBody
 from .wsgi.environ import BadRequest, build_environ, connection_environ, request_keep_alive
 from .wsgi.runner import Exchange
 
 if TYPE_CHECKING:
+    from .parsers import RequestParser
     from .server import ServerState
 
 error_log = logging.getLogger("cogen_aio.error")
@@ -44,18 +47,17 @@ DRAIN_LIMIT = 1 << 20
 #: closing does not turn into a reset that destroys the response in flight (RFC 9112 §9.6).
 LINGER_SECONDS = 2.0
 #: How much of the requests pipelined behind the one in flight is read ahead before reading
-#: pauses (h11 holds it unparsed).
+#: pauses (the parser holds it unparsed).
 PIPELINE_BUFFER = 65536
 
-# The end of a request head: h11 accepts a bare LF as a line ending (RFC 9112 §2.2), so the blank
-# line may be "\n\n" as well as "\r\n\r\n".
-_HEAD_END = re.compile(rb"\n\r?\n")
-# RFC 9110 §5.5: control characters other than HTAB are not field content. h11 rejects NUL, CR and
-# LF but lets the others (BEL, DEL, ...) through to the app; they serve no purpose but to confuse
-# whatever parses the value next.
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTENT_LENGTH = b"\ncontent-length:"
-_ECHOED = re.compile(r": (?:b'|b\"|bytearray\()")
+_PHRASES = {
+    400: "Bad Request",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -66,8 +68,8 @@ class HttpProtocol(asyncio.Protocol):
         self.app = state.app
         self.server_line = state.server_line
         self.date_line = state.date.line
-        self._max_head = config.h11_max_incomplete_event_size
-        self.parser = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+        make_parser = parser_class(config.http)
+        self.parser: RequestParser = make_parser(config.h11_max_incomplete_event_size)
         self.transport: asyncio.Transport | None = None
         self.exchange: Exchange | None = None
         self.body: RequestBody | None = None
@@ -87,10 +89,6 @@ class HttpProtocol(asyncio.Protocol):
         self._read_timer_kind = ""
         self._write_timer: asyncio.TimerHandle | None = None
         self._linger: asyncio.TimerHandle | None = None
-        # The bytes received since the current request head started, kept (by reference, not
-        # copied) until h11 has parsed that head: see ``_check_head``.
-        self._head_pending = True
-        self._head_chunks: list[bytes] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -114,12 +112,20 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return  # lingering after an error response: discard
-        if self._read_timer_kind == "keep-alive":
-            self._arm_read_timer(self.config.timeout_header, "header")
-        elif self._read_timer_kind == "body":
+        kind = self._read_timer_kind
+        if kind == "keep-alive":
+            # A new request starts: its head must arrive within timeout_header. The deadline is
+            # set once this read has been parsed, and only if the head did not arrive whole
+            # with it (it usually does, and is then answered or parked meanwhile).
+            self._read_timer_kind = "header"
+            self._read_deadline = None
+            self.parser.receive_data(data)
+            self._process()
+            if self._read_timer_kind == "header" and self._read_deadline is None:
+                self._arm_read_timer(self.config.timeout_header, "header")
+            return
+        if kind == "body":
             self._arm_read_timer(self.config.timeout_body, "body")
-        if self._head_pending:
-            self._head_chunks.append(data)
         self.parser.receive_data(data)
         self._process()
 
@@ -216,29 +222,33 @@ class HttpProtocol(asyncio.Protocol):
         return await self.loop.sendfile(self.transport, file, offset, count)
 
     def response_done(self, exchange: Exchange, keep_alive: bool) -> None:
-        self._log_access(exchange)
+        if self.state.access_log:
+            self._log_access(exchange)
         if self.exchange is not exchange:
             return
         closing = not keep_alive or self.closing_after_response or self.transport is None
         self.exchange = None
         self._release_body()
+        parser = self.parser
         if closing:
             # A client still sending its body gets the response before the close (see _close).
-            self._close(linger=self.parser.their_state is h11.SEND_BODY)
+            self._close(linger=parser.receiving_body)
             return
-        state = self.parser.their_state
-        if state is h11.DONE or state is h11.MUST_CLOSE:
+        if parser.message_complete:
             self._next_cycle()
-        elif state is h11.SEND_BODY and self._start_draining():
+        elif parser.receiving_body and self._start_draining():
             pass
         else:
+            # Nothing that can be read as a next request: an Upgrade offer (h11 stops reading
+            # after one) or a parser in error.
             self._close()
             return
         if not self._processing:
             self._process()
 
     def response_aborted(self, exchange: Exchange) -> None:
-        self._log_access(exchange)
+        if self.state.access_log:
+            self._log_access(exchange)
         self.exchange = None
         self._release_body()
         self._close()
@@ -246,86 +256,52 @@ class HttpProtocol(asyncio.Protocol):
     # -- request cycle -------------------------------------------------------------------------
 
     def _process(self) -> None:
-        """Handle every event h11 can produce from what has been received."""
+        """Handle every event the parser can produce from what has been received."""
         if self._processing:
             return
         self._processing = True
+        # The parser object changes with each request (``_next_cycle``), its event types do not.
+        Request, Data, EndOfMessage, ConnectionClosed, NEED_DATA, PAUSED = self.parser.events
         try:
             while not self._closing:
+                parser = self.parser
                 try:
-                    event = self.parser.next_event()
-                except h11.RemoteProtocolError as exc:
+                    event = parser.next_event()
+                except parser.errors as exc:
                     self._protocol_error(exc)
                     return
                 kind = type(event)
-                if kind is h11.Data:
-                    self._on_data(event.data)  # type: ignore[union-attr]
-                elif kind is h11.Request:
-                    self._on_request(event)  # type: ignore[arg-type]
-                elif kind is h11.EndOfMessage:
+                if kind is Data:
+                    self._on_data(event.data)
+                elif kind is Request:
+                    self._on_request(event)
+                elif kind is EndOfMessage:
                     self._on_end()
-                elif event is h11.NEED_DATA:
+                elif event is NEED_DATA:
                     if self._reading_paused and self.exchange is None:
                         self._resume_reading()
                     return
-                elif event is h11.PAUSED:
+                elif event is PAUSED:
                     # The next request is buffered while this one is in flight: it waits until
                     # the response is done (pipelining, responses in order). Reading goes on, so
                     # a client that leaves is still noticed, until PIPELINE_BUFFER bytes wait.
-                    if len(self.parser.trailing_data[0]) > PIPELINE_BUFFER:
+                    if parser.buffered() > PIPELINE_BUFFER:
                         self._pause_reading()
                     return
-                elif kind is h11.ConnectionClosed:
+                elif kind is ConnectionClosed:
                     self._close()
                     return
         finally:
             self._processing = False
 
-    def _check_head(self) -> tuple[int, str] | None:
-        """What h11 lets through but must not reach the app, judged on the raw head bytes.
-
-        - Size: h11 only limits a head still incomplete; one that arrives whole in a single read
-          is parsed whatever its size. The limit is the same either way.
-        - h11 merges repeated identical Content-Length fields, and list values of one length
-          ("5, 5"), into one value. RFC 9110 §8.6 allows that, but a proxy in front may have
-          framed the message differently, which is how requests are smuggled; so, like gunicorn,
-          any second Content-Length is refused (RFC 9112 §6.3 item 5: invalid framing).
-        """
-        chunks = self._head_chunks
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self._head_chunks = []
-        self._head_pending = False
-        end = _HEAD_END.search(raw)
-        if end is None:  # pragma: no cover - h11 produced a Request from these bytes
-            return None
-        if end.end() > self._max_head:
-            if b"\n" not in raw[: self._max_head]:
-                return 414, "URI Too Long: request line too long"
-            return 431, "Request Header Fields Too Large: request head too long"
-        head = raw[: end.start()]
-        if _CONTROL.search(head) is not None:
-            return 400, "Bad Request: control character in the request head"
-        lower = head.lower()
-        at = lower.find(_CONTENT_LENGTH)
-        if at >= 0:
-            if lower.find(_CONTENT_LENGTH, at + 1) >= 0:
-                return 400, "Bad Request: more than one Content-Length header"
-            line_end = lower.find(b"\n", at + 1)
-            if line_end < 0:  # the last field of the head
-                value, folded = lower[at + len(_CONTENT_LENGTH) :], False
-            else:
-                value = lower[at + len(_CONTENT_LENGTH) : line_end]
-                folded = lower[line_end + 1 : line_end + 2] in (b" ", b"\t")
-            if b"," in value or folded:
-                return 400, "Bad Request: Content-Length is not a single number"
-        return None
-
-    def _on_request(self, request: h11.Request) -> None:
-        self._cancel_read_timer()
+    def _on_request(self, request: Any) -> None:
+        self._read_deadline = None  # _cancel_read_timer()
+        self._read_timer_kind = ""
         config = self.config
-        problem = self._check_head()
+        problem = self.parser.check_head()
         if problem is not None:
-            self._reject(*problem)
+            status, reason = problem
+            self._reject(status, f"{_PHRASES[status]}: {reason}")
             return
         if (
             config.limit_concurrency is not None
@@ -342,7 +318,7 @@ class HttpProtocol(asyncio.Protocol):
                 request.method,
                 request.target,
                 request.http_version,
-                request.headers,  # type: ignore[arg-type]
+                request.headers,
             )
         except BadRequest as exc:
             phrase = "Bad Request" if exc.status == 400 else "Not Implemented"
@@ -379,14 +355,18 @@ class HttpProtocol(asyncio.Protocol):
             self.parser.next_event()
         environ["wsgi.input"] = InputStream(body)
         install(environ, proxy, CogenInput(body, proxy), config.legacy_environ)
+        version = request.http_version
+        connection = environ.get("HTTP_CONNECTION")
         exchange = Exchange(
             self,
             environ,
             proxy,
             body,
             request.method == b"HEAD",
-            request.http_version == b"1.0",
-            request_keep_alive(request.http_version, _connection_header(environ)),
+            version == b"1.0",
+            version != b"1.0"
+            if connection is None
+            else request_keep_alive(version, connection.encode("latin-1")),
         )
         self.exchange = exchange
         self.body = body
@@ -448,20 +428,13 @@ class HttpProtocol(asyncio.Protocol):
         self._pause_reading()
 
     def _next_cycle(self) -> None:
-        data, closed = self.parser.trailing_data
-        self._head_pending = True
-        self._head_chunks = [data] if data else []
-        self.parser = parser = h11.Connection(
-            h11.SERVER, max_incomplete_event_size=self._max_head
-        )
-        if data:
-            parser.receive_data(data)
+        self.parser, started = self.parser.next_cycle()
+        if started:
             self._arm_read_timer(self.config.timeout_header, "header")
         else:
             self._arm_read_timer(self.config.timeout_keep_alive, "keep-alive")
-        if closed:
-            parser.receive_data(b"")
-        self._resume_reading()
+        if self._reading_paused:
+            self._resume_reading()
 
     def _start_draining(self) -> bool:
         """The app left (part of) the body unread: discard up to DRAIN_LIMIT bytes of it (more
@@ -480,13 +453,8 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- errors and closing ----------------------------------------------------------------------
 
-    def _protocol_error(self, exc: h11.RemoteProtocolError) -> None:
-        status = exc.error_status_hint
-        # h11's messages may end with the offending bytes ("illegal header line: b'...'"); the
-        # client sent them, it does not need them back.
-        reason = _ECHOED.split(str(exc), 1)[0]
-        if status == 431 and b"\n" not in self.parser.trailing_data[0][: self._max_head]:
-            status, reason = 414, "request line too long"
+    def _protocol_error(self, exc: Exception) -> None:
+        status, reason = self.parser.error_reason(exc)
         if self._draining:
             # The body being discarded belongs to a request already answered: a second
             # response would be unsolicited, so only close.
@@ -501,13 +469,7 @@ class HttpProtocol(asyncio.Protocol):
             self._pause_reading()
             return
         self.exchange = None
-        phrase = {
-            400: "Bad Request",
-            414: "URI Too Long",
-            431: "Request Header Fields Too Large",
-            501: "Not Implemented",
-        }
-        self._reject(status, f"{phrase.get(status, 'Error')}: {reason}")
+        self._reject(status, f"{_PHRASES.get(status, 'Error')}: {reason}")
 
     def _reject(self, status: int, text: str, linger: bool = True) -> None:
         """Answer a request the app never sees, then close (RFC 9112 §6.1: after a framing
@@ -598,7 +560,7 @@ class HttpProtocol(asyncio.Protocol):
         if kind == "keep-alive":
             self._close()
         elif kind == "header":
-            if self.parser.trailing_data[0]:
+            if self.parser.buffered():
                 self._reject(408, "Request Timeout: the request head did not arrive in time")
             else:
                 self._close()
@@ -646,7 +608,7 @@ class HttpProtocol(asyncio.Protocol):
             self.exchange.wake_for_shutdown()
 
     def _log_access(self, exchange: Exchange) -> None:
-        if self.state.access_log and access_log.isEnabledFor(logging.INFO):
+        if access_log.isEnabledFor(logging.INFO):
             environ = exchange.environ
             access_log.info(
                 '%s:%s - "%s %s %s" %d %d',
@@ -658,8 +620,3 @@ class HttpProtocol(asyncio.Protocol):
                 exchange.status_code,
                 exchange.sent,
             )
-
-
-def _connection_header(environ: dict[str, Any]) -> bytes | None:
-    value = environ.get("HTTP_CONNECTION")
-    return None if value is None else value.encode("latin-1")

@@ -20,6 +20,8 @@ from cogen_aio.server import ServerState
 
 PEER = ("127.0.0.1", 50123)
 SOCK = ("127.0.0.1", 8000)
+#: The ``http`` setting of a ``Client`` not given one (the ``http_parser`` fixture sets it).
+DEFAULT_HTTP = "h11"
 
 
 class MemoryTransport(asyncio.Transport):
@@ -221,6 +223,7 @@ class Client:
     def __init__(self, app: Callable[..., Any], state: ServerState | None = None, **settings: Any):
         loop = asyncio.get_running_loop()
         settings.setdefault("access_log", False)
+        settings.setdefault("http", DEFAULT_HTTP)
         self.state = state or ServerState(app, Config(**settings), loop)
         self.loop = loop
         self.protocol = HttpProtocol(self.state)

@@ -93,6 +93,7 @@ FLAG_CASES: list[tuple[list[str], str, Any]] = [
     (["--fd", "3"], "fd", 3),
     (["--loop", "asyncio"], "loop", "asyncio"),
     (["--http", "h11"], "http", "h11"),
+    (["--http", "httptools"], "http", "httptools"),
     (["--root-path", "/app/"], "root_path", "/app"),
     (["--log-level", "DEBUG"], "log_level", "debug"),
     (["--log-level=trace"], "log_level", "trace"),

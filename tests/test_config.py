@@ -171,7 +171,8 @@ def test_choices() -> None:
     assert Config(loop="uvloop").loop == "uvloop"
     assert Config(loop="AsyncIO").loop == "asyncio"
     assert str(error_for(loop="trio")) == "loop: expected one of auto, asyncio, uvloop, got 'trio'"
-    assert str(error_for(http="httptools")) == "http: expected one of h11, got 'httptools'"
+    assert str(error_for(http="spdy")) == "http: expected one of h11, httptools, got 'spdy'"
+    assert Config(http="httptools").http == "httptools"
 
 
 def test_strings() -> None:

@@ -1,4 +1,8 @@
-"""One HTTP/1.1 connection over the in-memory transport: cycles, pipelining, timers, limits."""
+"""One HTTP/1.1 connection over the in-memory transport: cycles, pipelining, timers, limits.
+
+Every test runs once per request parser (the ``http_parser`` fixture): the connection logic, and
+what is accepted or refused, must not depend on it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from cogen_aio.ops import WaitForSignal
 from cogen_aio.protocol import PIPELINE_BUFFER
 from memory import Client, request, turns
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("http_parser")]
 
 StartResponse = Callable[..., Any]
 
@@ -166,9 +170,9 @@ async def test_slow_request_head_gets_408() -> None:
 
 
 async def test_keep_alive_timeout_closes_an_idle_connection() -> None:
-    client = Client(echo_path, timeout_keep_alive=0.03, timeout_header=5)
+    client = Client(echo_path, timeout_keep_alive=0.3, timeout_header=5)
     await client.exchange(request())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
     assert not client.closed
     await client.wait_lost(timeout=2)
     assert len(client.replies("GET")) == 1
@@ -191,6 +195,17 @@ async def test_parked_request_is_not_subject_to_read_timers() -> None:
     assert not client.closed
     cogen_aio.signal("slow")
     await client.wait(lambda: client.replies() and client.reply().complete)
+
+
+async def test_parked_request_on_a_kept_alive_connection_has_no_header_timer() -> None:
+    client = Client(slow_or_fast, timeout_header=0.02, timeout_keep_alive=5)
+    await client.exchange(request(target="/fast"))
+    client.feed(request(target="/slow"))  # the whole head in one read: parked at once
+    await asyncio.sleep(0.06)
+    assert not client.closed
+    assert cogen_aio.signal("slow") == 1
+    await client.wait(lambda: [r.complete for r in client.replies("GET", "GET")] == [True] * 2)
+    assert client.replies("GET", "GET")[1].body == b"/slow"
 
 
 async def test_write_flow_control_pauses_the_app() -> None:
@@ -365,3 +380,62 @@ async def test_unread_body_beyond_the_drain_limit_closes() -> None:
             break
         client.feed(b"x" * 65536)
     await client.wait_closed()
+
+
+# -- what the parser decides, the same with either ---------------------------------------------
+
+
+async def test_upgrade_offer_is_answered_as_a_plain_request_then_closed() -> None:
+    """No protocol switch is supported: the app answers the request as any other, and since
+    the client may already be speaking the protocol it offered, nothing after it is read."""
+    client = Client(echo_path)
+    client.feed(
+        request(headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")])
+        + request(target="/after")
+    )
+    await client.wait_lost()
+    [reply] = client.replies("GET", "GET")
+    assert reply.status == 200 and reply.body == b"/"
+
+
+async def test_request_pipelined_behind_connection_close_is_never_served() -> None:
+    """RFC 9112 §9.6: no further request is processed after one with Connection: close, even
+    while that one is still parked."""
+    client = Client(slow_or_fast)
+    close = request(target="/slow", headers=[("Connection", "close")])
+    client.feed(close + request(target="/fast"))
+    await turns()
+    assert cogen_aio.signal("slow") == 1
+    await client.wait_lost()
+    [reply] = client.replies("GET", "GET")
+    assert reply.body == b"/slow" and reply.headers["connection"] == "close"
+
+
+async def test_http10_keep_alive_pipelining() -> None:
+    client = Client(echo_path)
+    client.feed(
+        request(target="/1", headers=[("Connection", "keep-alive")], version="1.0")
+        + request(target="/2", version="1.0")
+    )
+    await client.wait_lost()
+    first, second = client.replies("GET", "GET")
+    assert (first.body, first.headers["connection"]) == (b"/1", "keep-alive")
+    assert (second.body, second.headers["connection"]) == (b"/2", "close")
+
+
+async def test_chunked_body_with_trailers_split_byte_by_byte() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read(), environ.get("HTTP_X_TRAILER", "-").encode()]
+
+    client = Client(app)
+    raw = request(
+        "POST",
+        headers=[("Transfer-Encoding", "chunked")],
+        body=b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n",
+    )
+    for byte in raw:
+        client.feed(bytes([byte]))
+    await client.wait(lambda: client.replies("POST") and client.reply("POST").complete)
+    assert client.reply("POST").body == b"abcde-"
+    assert not client.closed

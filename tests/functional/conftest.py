@@ -1,8 +1,14 @@
 """Fixtures for the functional tests: a real server in the test's own loop, real sockets.
 
-Every async test here runs twice, on the standard asyncio loop and on uvloop (when it is
-installed), through pytest-asyncio's ``pytest_asyncio_loop_factories`` hook; a test that only
-makes sense once narrows it with ``@pytest.mark.asyncio(loop_factories=["asyncio"])``.
+Every async test here runs on the standard asyncio loop and on uvloop (when it is installed),
+through pytest-asyncio's ``pytest_asyncio_loop_factories`` hook; a test that only makes sense once
+narrows it with ``@pytest.mark.asyncio(loop_factories=["asyncio"])``.
+
+A test that starts a server through ``serve`` also runs once per request parser (the
+``http_parser`` fixture, the ``http`` setting). The loop and the parser are independent of each
+other, so not every pair is run: h11 on every loop, httptools on one, uvloop where the test runs
+on it (``pip install cogen_aio[fast]`` installs the two together), so the suite grows by half,
+not twice. The pairs left out are reported as deselected.
 """
 
 from __future__ import annotations
@@ -37,6 +43,35 @@ if uvloop is not None:
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
     return LOOP_FACTORIES
+
+
+def _variant(item: pytest.Item) -> tuple[str | None, str | None, Any]:
+    """The parser and loop an item runs with, and what identifies it apart from the loop."""
+    callspec = getattr(item, "callspec", None)
+    params = dict(callspec.params) if callspec is not None else {}
+    factory = params.pop("_asyncio_loop_factory", None)
+    loop = next((name for name, f in LOOP_FACTORIES.items() if f is factory), None)
+    key = (item.nodeid.partition("[")[0], tuple(sorted((k, repr(v)) for k, v in params.items())))
+    return params.get("http_parser"), loop, key
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop httptools on the asyncio loop where the same test also runs httptools on uvloop."""
+    on_uvloop = set()
+    for item in items:
+        parser, loop, key = _variant(item)
+        if parser == "httptools" and loop == "uvloop":
+            on_uvloop.add(key)
+    if not on_uvloop:
+        return
+    keep, drop = [], []
+    for item in items:
+        parser, loop, key = _variant(item)
+        redundant = parser == "httptools" and loop == "asyncio" and key in on_uvloop
+        (drop if redundant else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @dataclass
@@ -82,8 +117,9 @@ def short_tmp() -> Iterator[str]:
 
 
 @pytest_asyncio.fixture
-async def serve(short_tmp: str) -> Any:
-    """``await serve(app, family="tcp"|"unix", **settings)`` starts a server in the test's loop.
+async def serve(short_tmp: str, http_parser: str) -> Any:
+    """``await serve(app, family="tcp"|"unix", **settings)`` starts a server in the test's loop,
+    with the request parser under test unless ``http`` is given.
 
     Servers are shut down in reverse order of start when the test ends, pass or fail.
     """
@@ -98,6 +134,7 @@ async def serve(short_tmp: str) -> Any:
         elif family != "tcp":
             raise ValueError(family)
         settings.setdefault("port", 0)
+        settings.setdefault("http", http_parser)
         server = cogen_aio.Server(app, **settings)
         started.append(server)
         addresses = await server.start()

@@ -77,7 +77,7 @@ class Process:
 
 
 @pytest_asyncio.fixture
-async def start(tmp_path: Path) -> AsyncIterator[Any]:
+async def start(tmp_path: Path, http_parser: str) -> AsyncIterator[Any]:
     (tmp_path / "tmp_app.py").write_text(APP)
     started: list[asyncio.subprocess.Process] = []
 
@@ -85,7 +85,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Any]:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "cogen_aio", "tmp_app:app", "--host", "127.0.0.1",
-            "--port", "0", *options,
+            "--port", "0", "--http", http_parser, *options,
             cwd=tmp_path, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
