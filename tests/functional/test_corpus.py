@@ -1,4 +1,4 @@
-"""gunicorn's request corpus (shared/data/gunicorn-requests) sent over real sockets.
+"""gunicorn's request corpus (requests/, from its tests/requests) sent over real sockets.
 
 Every ``valid/*.http`` request must reach the app parsed as the expectations below say (written
 for this server from the requests themselves); every ``invalid/*.http`` one must be refused with a
@@ -20,7 +20,6 @@ Where the corpus and this server disagree, RFC 9110/9112 decides, in the two tab
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,9 @@ from .conftest import Recorder
 from .wire import close, is_closed, read_response, read_to_eof
 
 
-def _find_corpus() -> Path:
-    """The corpus lives in the shared data folder beside the repository, not in it."""
-    candidates = [Path(__file__).resolve().parents[3] / "shared" / "data" / "gunicorn-requests"]
-    if os.environ.get("COGEN_AIO_REQUEST_CORPUS"):
-        candidates.insert(0, Path(os.environ["COGEN_AIO_REQUEST_CORPUS"]))
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    return candidates[-1]
+# gunicorn's tests/requests corpus, vendored with its licence (requests/SOURCE.md).
+CORPUS = Path(__file__).resolve().parent / "requests"
 
-
-CORPUS = _find_corpus()
-
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="request corpus not available")
 
 _ESCAPES = {b"r": b"\r", b"n": b"\n", b"0": b"\0", b"t": b"\t"}
 
@@ -205,8 +193,8 @@ ACCEPTED_INVALID: dict[str, str] = {
     "rfc9110_trailer_forbidden_te_01": "trailer fields are discarded (RFC 9110 §6.5.1)",
 }
 
-VALID_CASES = sorted((CORPUS / "valid").glob("*.http")) if CORPUS.is_dir() else []
-INVALID_CASES = sorted((CORPUS / "invalid").glob("*.http")) if CORPUS.is_dir() else []
+VALID_CASES = sorted((CORPUS / "valid").glob("*.http"))
+INVALID_CASES = sorted((CORPUS / "invalid").glob("*.http"))
 
 
 def test_every_valid_case_has_an_expectation() -> None:
