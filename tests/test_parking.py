@@ -665,6 +665,7 @@ async def test_client_gone_cancels_a_parked_coroutine() -> None:
     await turns()
     client.disconnect()
     await client.wait(lambda: cancelled == [True])
+    assert cancelled == [True]
 
 
 @pytest.mark.asyncio

@@ -149,6 +149,7 @@ async def test_eof_between_requests_closes() -> None:
     await client.exchange(request())
     client.eof()
     await client.wait_closed()
+    assert client.closed
 
 
 # -- timers --------------------------------------------------------------------------------------

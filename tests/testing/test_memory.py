@@ -51,3 +51,4 @@ async def test_client_reset_reaches_the_app(cogen_server: Any) -> None:
     await server.wait_parked()
     conn.abort()
     await wait_until(lambda: closed == ["/wait"])
+    assert closed == ["/wait"]
