@@ -23,14 +23,26 @@ def machine_busy_s() -> float:
     return (user + nice + system + irq + softirq + steal) / TICK
 
 
+def children(pid: int) -> list[int]:
+    """The live children of a process (all its threads')."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return found
+
+
 def process_s(pid: int) -> float:
-    """utime + stime of a live process (0 if it is gone)."""
+    """utime + stime of a live process and its live descendants (a pre-fork server's workers);
+    0 if it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return (int(fields[11]) + int(fields[12])) / TICK + sum(process_s(c) for c in children(pid))
 
 
 def own_s() -> float:

@@ -1,10 +1,13 @@
-"""Side-by-side benchmark: cogen_aio (asyncio and uvloop loops) against gevent.pywsgi + TCP_NODELAY.
+"""Side-by-side benchmark: cogen_aio against gevent.pywsgi + TCP_NODELAY and the other peers.
 
 Run from the repository root:  .venv/bin/python -m bench.run   (see bench/README.md)
 
-Hello world: wrk at 50 and 1 connections, servers interleaved A B C, A B C ... for --rounds.
-Long-poll fan-out: for each N, a fresh server per run, N parked GET /poll, one POST /publish
-(bench/lpclient.py, in its own process). Writes OUT.json (raw) and OUT.md (tables).
+1. Hello world: wrk at 50 and 1 connections, servers interleaved A B C, A B C ... for --rounds.
+2. Long-poll fan-out: for each N, a fresh server per run, N parked GET /poll, one POST /publish
+   (bench/lpclient.py, in its own process).
+3. Operation round trip: bench/oprt.py in process, and one request parking 1,000 ops per server.
+4. Soak: --soak-minutes of hello and long-poll traffic mixed (bench/soak.py).
+Writes OUT.json (raw), OUT.md (tables and targets) and OUT-*.png (plots).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ if __package__ in (None, ""):  # allow `python bench/run.py` as well as `python 
 
 from bench import report, wrk
 from bench.cpu import Meter, wait_quiet
-from bench.servers import DEFAULT_VARIANTS, PYTHON, ROOT, VARIANTS, ServerProcess, Variant, snapshot
+from bench import oprt
+from bench.servers import (DEFAULT_VARIANTS, OPTIONAL_VARIANTS, PYTHON, ROOT, VARIANTS, ServerProcess, Variant,
+                           http_choices, snapshot)
 
 BENCH = ROOT / "bench"
 LOGS = BENCH / ".work" / "logs"
@@ -37,19 +42,29 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5, help="interleaved hello rounds")
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     p.add_argument("--connections", default="50,1", help="wrk concurrencies")
-    p.add_argument("--fanout", default="1000,10000", help="parked requests per long-poll run")
-    p.add_argument("--with-19900", action="store_true", help="add N=19900 (the most one process can hold)")
+    p.add_argument("--fanout", default="1000,10000,19900", help="parked requests per long-poll run")
+    p.add_argument("--with-19900", action="store_true", help="add N=19900 to --fanout if missing")
     p.add_argument("--lp-rounds", type=int, default=3, help="long-poll runs per server and N")
+    p.add_argument("--soak-minutes", type=float, default=10, help="length of the soak (0: no soak)")
+    p.add_argument("--soak-server", default="cogen-uvloop", help="the server the soak runs")
+    p.add_argument("--quick", action="store_true",
+                   help="a check of the harness: --rounds 1 --duration 3 --lp-rounds 1 --fanout 1000 "
+                        "--soak-minutes 1 --wait-quiet 10 (explicit options still win)")
     p.add_argument("--skip-hello", action="store_true")
     p.add_argument("--skip-longpoll", action="store_true")
+    p.add_argument("--skip-ops", action="store_true")
     p.add_argument("--wait-quiet", type=float, default=120, metavar="S",
                    help="before each measurement, wait up to S s for the machine to be idle (0: never)")
     p.add_argument("--client-loop", choices=("asyncio", "uvloop"), default="uvloop")
     p.add_argument("--out", default=str(BENCH / "results" / "latest"), help="path prefix for .json and .md")
+    if "--quick" in sys.argv:
+        p.set_defaults(rounds=1, duration=3, lp_rounds=1, fanout="1000", soak_minutes=1, wait_quiet=10)
     args = p.parse_args()
     args.servers = args.servers.split(",")
     args.connections = [int(c) for c in args.connections.split(",")]
-    args.fanout = [int(n) for n in args.fanout.split(",")] + ([19900] if args.with_19900 else [])
+    args.fanout = [int(n) for n in args.fanout.split(",")]
+    if args.with_19900 and 19900 not in args.fanout:
+        args.fanout.append(19900)
     unknown = set(args.servers) - set(VARIANTS)
     if unknown:
         p.error(f"unknown servers: {', '.join(sorted(unknown))}")
@@ -109,7 +124,7 @@ def stop(server: ServerProcess, problems: Findings) -> dict:
 
 
 def hello_phase(variants: list[Variant], args: argparse.Namespace, problems: Findings) -> list[dict]:
-    servers = [s for v in variants if (s := start(v, "hello", problems))]
+    servers = [s for v in variants if "hello" in v.argv and (s := start(v, "hello", problems))]
     for s in servers:
         wrk.run(s.port, 50, 1)  # warm-up, discarded
     records = []
@@ -137,7 +152,7 @@ def run_client(server: ServerProcess, n: int, args: argparse.Namespace) -> dict:
     argv = [PYTHON, str(BENCH / "lpclient.py"), "--port", str(server.port), "--n", str(n),
             "--server-pid", str(server.pid), "--loop", args.client_loop]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=240)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return {"n": n, "errors": {"client hung": 1}}
     if done.returncode:
@@ -149,7 +164,7 @@ def longpoll_phase(variants: list[Variant], args: argparse.Namespace, problems: 
     records = []
     for rnd in range(args.lp_rounds):
         for n in args.fanout:
-            for v in variants:
+            for v in [v for v in variants if "longpoll" in v.argv]:
                 log(f"long-poll round {rnd + 1}/{args.lp_rounds} N={n} {v.name}")
                 server = start(v, "longpoll", problems)
                 if server is None:
@@ -168,6 +183,66 @@ def longpoll_phase(variants: list[Variant], args: argparse.Namespace, problems: 
     return records
 
 
+def ops_phase(variants: list[Variant], args: argparse.Namespace, problems: Findings) -> dict:
+    """In-process round trips on each loop (against the snapshot), then one request parking 1,000
+    Sleep(0) through each cogen_aio server."""
+    out: dict = {"inproc": [], "http": []}
+    env = {**os.environ, "PYTHONPATH": str(SNAPSHOT)}
+    for loop in ("asyncio", "uvloop"):
+        log(f"op round trip in process, {loop}")
+        waited = wait_quiet(args.wait_quiet) if args.wait_quiet else 0.0
+        done = subprocess.run([PYTHON, str(BENCH / "oprt.py"), "--loop", loop], capture_output=True, text=True,
+                              env=env, cwd=SNAPSHOT, timeout=600)
+        if done.returncode:
+            problems.add(f"op round trip ({loop}) failed: {done.stderr.strip()[-500:]}")
+            continue
+        record = json.loads(done.stdout)
+        if not record["cogen_aio_file"].startswith(str(SNAPSHOT)):
+            problems.add(f"op round trip measured {record['cogen_aio_file']}, not the snapshot")
+        record["waited_s"] = waited
+        out["inproc"].append(record)
+    for v in variants:
+        if "ops" not in v.argv:
+            continue
+        log(f"op round trip through {v.name}")
+        server = start(v, "ops", problems)
+        if server is None:
+            continue
+        waited = wait_quiet(args.wait_quiet) if args.wait_quiet else 0.0
+        meter = Meter(server.pid)
+        try:
+            record = oprt.http_round_trip(server.port)
+        except OSError as exc:
+            problems.add(f"{v.name} ops app: {exc!r}", server)
+            record = {"errors": {repr(exc): 1}}
+        record.update(meter.read(), server=v.name, waited_s=waited)
+        stop(server, problems)
+        out["http"].append(record)
+    return out
+
+
+def soak_phase(variant: Variant, args: argparse.Namespace, problems: Findings) -> dict:
+    log(f"soak {args.soak_minutes:g} min on {variant.name}")
+    server = start(variant, "soak", problems)
+    if server is None:
+        return {}
+    wait_quiet(args.wait_quiet) if args.wait_quiet else 0.0
+    meter = Meter(server.pid)
+    argv = [PYTHON, str(BENCH / "soak.py"), "--port", str(server.port), "--server-pid", str(server.pid),
+            "--minutes", f"{args.soak_minutes:g}"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=args.soak_minutes * 60 + 180)
+        result = json.loads(done.stdout) if done.returncode == 0 else {
+            "errors": {"soak client failed": 1}, "client_stderr": done.stderr[-1500:]}
+    except subprocess.TimeoutExpired:
+        result = {"errors": {"soak client hung": 1}}
+    result.update(meter.read(), server=variant.name, alive_after=server.alive())
+    if result.get("errors"):
+        problems.add(f"{variant.name} soak: errors {result['errors']}", server)
+    result["stop"] = stop(server, problems)
+    return result
+
+
 def versions() -> dict:
     def cmd(argv: list[str], any_exit: bool = False, cwd: Path = ROOT) -> str:
         try:
@@ -179,34 +254,48 @@ def versions() -> dict:
 
     found = {"python": platform.python_version(), "wrk": cmd(["wrk", "-v"], any_exit=True).split(" [")[0].split()[-1]}
     found["cogen_aio"] = cmd([PYTHON, "-m", "cogen_aio", "--version"], cwd=SNAPSHOT).split()[-1]
-    for module in ("gevent", "uvloop", "h11"):
-        found[module] = cmd([PYTHON, "-c", f"import {module}; print({module}.__version__)"])
+    for package in ("gevent", "uvloop", "h11", "httptools", "waitress", "uvicorn", "a2wsgi", "gunicorn"):
+        found[package] = cmd([PYTHON, "-c", f"import importlib.metadata as m; print(m.version({package!r}))"])
     return found
 
 
 def main() -> None:
     args = parse_args()
-    variants = [VARIANTS[name] for name in args.servers]
     problems = Findings()
     source = snapshot(SNAPSHOT)
+    choices = http_choices(SNAPSHOT)
+    names = list(args.servers)
+    for name, http in OPTIONAL_VARIANTS.items():
+        if http not in choices and name in names:
+            names.remove(name)
+            log(f"{name}: the measured cogen_aio has no --http {http} (choices: {', '.join(choices)}); left out")
+    names = [n for n in VARIANTS if n in names]  # the canonical order: peers first, cogen_aio last
+    variants = [VARIANTS[name] for name in names]
     results: dict = {
         "meta": {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": len(os.sched_getaffinity(0)),
-                 "versions": versions(), "cogen_aio_source": source, "baseline": "gevent",
-                 "args": {k: v for k, v in vars(args).items() if k != "out"}},
+                 "versions": versions(), "cogen_aio_source": source, "cogen_http_choices": choices,
+                 "baseline": "gevent", "args": {k: v for k, v in vars(args).items() if k != "out"}},
         "labels": {v.name: v.label for v in variants},
+        "http": {v.name: v.http for v in variants},
     }
+    started = time.monotonic()
     results["hello"] = [] if args.skip_hello else hello_phase(variants, args, problems)
     results["longpoll"] = [] if args.skip_longpoll else longpoll_phase(variants, args, problems)
+    results["ops"] = {} if args.skip_ops else ops_phase(variants, args, problems)
+    soak_variant = VARIANTS.get(args.soak_server)
+    results["soak"] = soak_phase(soak_variant, args, problems) if args.soak_minutes > 0 and soak_variant else {}
+    results["meta"]["elapsed_min"] = round((time.monotonic() - started) / 60, 1)
     results["problems"], results["server_logs"] = problems.problems, problems.logs
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
-    out.with_suffix(".md").write_text(report.render(results))
     try:
-        report.plot(results, out.with_suffix(".png"))
+        pngs = report.plot(results, out)
     except ImportError:
-        log("matplotlib not installed: no chart")
-    log(f"wrote {out.with_suffix('.json')}, .md and .png")
+        log("matplotlib not installed: no plots")
+        pngs = []
+    out.with_suffix(".md").write_text(report.render(results, pngs))
+    log(f"wrote {out.with_suffix('.json')}, .md and {len(pngs)} plot(s)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,12 +21,14 @@ BACKLOG = "1024"
 
 @dataclass(frozen=True)
 class Variant:
-    """A server under test: its label and the argv that serves each app (``{port}`` filled in)."""
+    """A server under test: its label and the argv that serves each app (``{port}`` filled in).
+    A variant serves only the apps it has an argv for (thread-pool servers cannot long-poll)."""
 
     name: str
     label: str
-    argv: dict[str, list[str]]  # app name ("hello", "longpoll") -> argv
+    argv: dict[str, list[str]]  # app name ("hello", "longpoll", ...) -> argv
     under_test: bool = False  # runs cogen_aio (from the run's snapshot of the source)
+    http: str = "h11"  # the HTTP parser, for the targets
 
 
 def gevent_variant(stock: bool = False) -> Variant:
@@ -40,25 +43,78 @@ def gevent_variant(stock: bool = False) -> Variant:
     )
 
 
-def cogen_variant(loop: str) -> Variant:
+def gunicorn_variant() -> Variant:
+    argv = [PYTHON, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", "127.0.0.1:{port}", "--backlog", BACKLOG,
+            "--log-level", "warning", "bench.apps.hello:app"]
+    return Variant("gunicorn-gevent", "gunicorn -k gevent (1 worker)", {"hello": argv})
+
+
+def waitress_variant(threads: int = 64) -> Variant:
+    argv = [PYTHON, "-m", "waitress", f"--threads={threads}", "--listen=127.0.0.1:{port}", f"--backlog={BACKLOG}",
+            "bench.apps.hello:app"]
+    return Variant(f"waitress-{threads}", f"waitress, {threads} threads", {"hello": argv})
+
+
+def uvicorn_variant(kind: str, http: str) -> Variant:
+    """``kind``: "a2wsgi" (bench/apps/hello.py through a2wsgi) or "asgi" (raw ASGI hello and long-poll)."""
+
+    def argv(target: str) -> list[str]:
+        return [PYTHON, "-m", "uvicorn", f"bench.peers.asgi:{target}", "--host", "127.0.0.1", "--port", "{port}",
+                "--http", http, "--loop", "uvloop", "--backlog", BACKLOG, "--lifespan", "off",
+                "--no-access-log", "--log-level", "warning"]
+
+    if kind == "a2wsgi":
+        return Variant(f"uvicorn-a2wsgi-{http}", f"uvicorn + a2wsgi, {http}", {"hello": argv("wsgi_hello")}, http=http)
+    return Variant(f"uvicorn-asgi-{http}", f"uvicorn raw ASGI, {http}",
+                   {"hello": argv("hello"), "longpoll": argv("longpoll")}, http=http)
+
+
+def bare_h11_variant(loop: str) -> Variant:
+    argv = [PYTHON, "-m", "bench.peers.bare_h11", "--port", "{port}", "--backlog", BACKLOG, "--loop", loop]
+    return Variant(f"bare-h11-{loop}", f"bare h11 Protocol, canned bytes ({loop})", {"hello": argv})
+
+
+COGEN_APPS = ("hello", "longpoll", "ops", "soak")
+
+
+def cogen_variant(loop: str, http: str = "h11") -> Variant:
     def argv(app: str) -> list[str]:
         return [
             PYTHON, "-m", "cogen_aio", f"bench.apps.{app}:app", "--host", "127.0.0.1", "--port", "{port}",
-            "--loop", loop, "--backlog", BACKLOG, "--no-access-log", "--log-level", "warning",
+            "--loop", loop, "--http", http, "--backlog", BACKLOG, "--no-access-log", "--log-level", "warning",
         ]
 
-    return Variant(f"cogen-{loop}", f"cogen_aio --loop {loop}", {app: argv(app) for app in ("hello", "longpoll")},
-                   under_test=True)
+    name = f"cogen-{loop}" if http == "h11" else f"cogen-{http}" + ("" if loop == "uvloop" else f"-{loop}")
+    label = f"cogen_aio --loop {loop}" + ("" if http == "h11" else f" --http {http}")
+    return Variant(name, label, {app: argv(app) for app in COGEN_APPS}, under_test=True, http=http)
 
 
-VARIANTS = {v.name: v for v in (gevent_variant(), cogen_variant("asyncio"), cogen_variant("uvloop"),
-                                 gevent_variant(stock=True))}
+VARIANTS = {v.name: v for v in (
+    gevent_variant(), gunicorn_variant(), waitress_variant(),
+    uvicorn_variant("a2wsgi", "h11"), uvicorn_variant("a2wsgi", "httptools"),
+    uvicorn_variant("asgi", "h11"), uvicorn_variant("asgi", "httptools"),
+    bare_h11_variant("asyncio"), bare_h11_variant("uvloop"),
+    cogen_variant("asyncio"), cogen_variant("uvloop"),
+    cogen_variant("uvloop", "httptools"), cogen_variant("asyncio", "httptools"),
+    gevent_variant(stock=True),
+)}
 BASELINE = "gevent"
-DEFAULT_VARIANTS = ["gevent", "cogen-asyncio", "cogen-uvloop"]
+# cogen-httptools joins the defaults when the measured cogen_aio offers --http httptools.
+DEFAULT_VARIANTS = [name for name in VARIANTS if name not in ("gevent-stock", "cogen-httptools-asyncio")]
+OPTIONAL_VARIANTS = {"cogen-httptools": "httptools", "cogen-httptools-asyncio": "httptools"}
+
+
+def http_choices(cwd: Path) -> list[str]:
+    """The ``--http`` choices of the cogen_aio found from ``cwd`` (read from its --help)."""
+    done = subprocess.run([PYTHON, "-m", "cogen_aio", "--help"], cwd=cwd, capture_output=True, text=True)
+    m = re.search(r"--http \{([^}]*)\}", done.stdout)
+    return m.group(1).split(",") if m else ["h11"]
+
 
 HELLO_PROBE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 PUBLISH_PROBE = b"POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-PROBES = {"hello": HELLO_PROBE, "longpoll": PUBLISH_PROBE}
+OPS_PROBE = b"GET /ops?n=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+PROBES = {"hello": HELLO_PROBE, "longpoll": PUBLISH_PROBE, "ops": OPS_PROBE, "soak": HELLO_PROBE}
 
 
 def snapshot(dest: Path) -> dict:
