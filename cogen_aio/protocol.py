@@ -61,6 +61,37 @@ _PHRASES = {
 
 
 class HttpProtocol(asyncio.Protocol):
+    # Slots: ten thousand parked long-polls are ten thousand of these.
+    __slots__ = (
+        "state",
+        "config",
+        "loop",
+        "app",
+        "server_line",
+        "date_line",
+        "parser",
+        "transport",
+        "exchange",
+        "body",
+        "conn_environ",
+        "write_paused",
+        "_close_after_response",
+        "_on_writable",
+        "_reading_paused",
+        "_processing",
+        "_closing",
+        "_waiting_body",
+        "_continued",
+        "_draining",
+        "_drained",
+        "_read_timer",
+        "_read_deadline",
+        "_read_timer_kind",
+        "_write_timer",
+        "_linger",
+        "__weakref__",
+    )
+
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.config = config = state.config

@@ -285,14 +285,27 @@ class CogenInput:
         return BodyRead(self._body, "ReadLine", -1 if size is None else size, self._proxy)
 
 
-class InputStream(io.RawIOBase):
-    """``wsgi.input``: a read-only file over the request body (PEP 3333 "input stream")."""
+class InputStream:
+    """``wsgi.input``: a read-only file over the request body (PEP 3333 "input stream").
+
+    A plain object rather than an ``io`` class: one is built per request, and PEP 3333 asks for
+    read/readline/readlines/__iter__ only. ``close()`` does nothing (the server owns the body).
+    """
+
+    __slots__ = ("_body",)
 
     def __init__(self, body: RequestBody) -> None:
         self._body = body
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def closed(self) -> bool:
+        return False
 
     def _require(self, size: int) -> None:
         body = self._body

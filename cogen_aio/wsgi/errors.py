@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import Iterable
 
 error_log = logging.getLogger("cogen_aio.error")
 
 
-class ErrorStream(io.TextIOBase):
+class ErrorStream:
     """PEP 3333 error stream. Writes are collected into lines; each complete line becomes one
-    ERROR record, so tracebacks printed by apps keep their shape in the log."""
+    ERROR record, so tracebacks printed by apps keep their shape in the log.
+
+    A plain object (PEP 3333 asks for write, writelines and flush only): every connection has
+    one, and an ``io`` object costs several times the memory."""
+
+    __slots__ = ("_logger", "_partial")
 
     def __init__(self, logger: logging.Logger = error_log) -> None:
         self._logger = logger
@@ -30,7 +34,7 @@ class ErrorStream(io.TextIOBase):
             self._logger.error("%s", line)
         return len(text)
 
-    def writelines(self, lines: Iterable[str]) -> None:  # type: ignore[override]
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
