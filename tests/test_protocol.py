@@ -1,4 +1,5 @@
-"""One HTTP/1.1 connection over the in-memory transport: cycles, pipelining, timers, limits.
+"""One HTTP/1.1 connection over the in-memory transport: cycles, pipelining, flow control, limits
+(the timers are in test_protocol_timers.py).
 
 Every test runs once per request parser (the ``http_parser`` fixture): the connection logic, and
 what is accepted or refused, must not depend on it.
@@ -6,7 +7,6 @@ what is accepted or refused, must not depend on it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Callable, Iterator
 
@@ -152,61 +152,7 @@ async def test_eof_between_requests_closes() -> None:
     assert client.closed
 
 
-# -- timers --------------------------------------------------------------------------------------
-
-
-async def test_idle_new_connection_is_closed_by_the_header_timer() -> None:
-    client = Client(echo_path, timeout_header=0.02)
-    await client.wait_lost(timeout=2)
-    assert client.output == b""
-
-
-async def test_slow_request_head_gets_408() -> None:
-    client = Client(echo_path, timeout_header=0.03)
-    client.feed(b"GET / HTTP/1.1\r\nHost: x\r\n")
-    await asyncio.sleep(0.01)
-    client.feed(b"X-Slow: 1\r\n")  # trickling bytes does not extend the deadline
-    await client.wait_closed(timeout=2)
-    assert client.reply().status == 408
-
-
-async def test_keep_alive_timeout_closes_an_idle_connection() -> None:
-    client = Client(echo_path, timeout_keep_alive=0.3, timeout_header=5)
-    await client.exchange(request())
-    await asyncio.sleep(0.05)
-    assert not client.closed
-    await client.wait_lost(timeout=2)
-    assert len(client.replies("GET")) == 1
-
-
-async def test_keep_alive_timer_is_replaced_by_the_header_timer_on_new_bytes() -> None:
-    client = Client(echo_path, timeout_keep_alive=0.02, timeout_header=0.2)
-    await client.exchange(request())
-    client.feed(b"GET /next HTTP/1.1\r\n")
-    await asyncio.sleep(0.05)  # past the keep-alive timeout, within the header timeout
-    assert not client.closed
-    client.feed(b"Host: x\r\n\r\n")
-    await client.wait(lambda: len(client.replies("GET", "GET")) == 2)
-
-
-async def test_parked_request_is_not_subject_to_read_timers() -> None:
-    client = Client(slow_or_fast, timeout_header=0.02, timeout_keep_alive=0.02)
-    client.feed(request(target="/slow"))
-    await asyncio.sleep(0.06)
-    assert not client.closed
-    cogen_aio.signal("slow")
-    await client.wait(lambda: client.replies() and client.reply().complete)
-
-
-async def test_parked_request_on_a_kept_alive_connection_has_no_header_timer() -> None:
-    client = Client(slow_or_fast, timeout_header=0.02, timeout_keep_alive=5)
-    await client.exchange(request(target="/fast"))
-    client.feed(request(target="/slow"))  # the whole head in one read: parked at once
-    await asyncio.sleep(0.06)
-    assert not client.closed
-    assert cogen_aio.signal("slow") == 1
-    await client.wait(lambda: [r.complete for r in client.replies("GET", "GET")] == [True] * 2)
-    assert client.replies("GET", "GET")[1].body == b"/slow"
+# -- flow control --------------------------------------------------------------------------------
 
 
 async def test_write_flow_control_pauses_the_app() -> None:
@@ -233,21 +179,6 @@ async def test_write_flow_control_pauses_the_app() -> None:
         client.transport.drain()
         await turns()
     assert produced == list(range(8)) and len(client.reply().body) == 320_000
-
-
-async def test_write_timeout_aborts_a_client_that_stops_reading(
-    error_log: pytest.LogCaptureFixture,
-) -> None:
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
-        start_response("200 OK", [])
-        while True:
-            yield b"x" * 70_000
-
-    client = Client(app, timeout_write=0.02)
-    client.transport.full = True
-    client.feed(request())
-    await client.wait_lost(timeout=2)
-    assert client.transport.aborted
 
 
 # -- bad requests --------------------------------------------------------------------------------
