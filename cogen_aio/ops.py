@@ -213,8 +213,10 @@ class Sleep(TimedOperation):
         future = loop.create_future()
         timeout = self.timeout
         if not timeout or (isinstance(timeout, (int, float)) and timeout < 0):
-            # Resolved on the next turn, not now: awaiting it must give the loop a turn.
-            loop.call_soon(_set_result_unless_done, future, None)
+            # Resolved now: whoever waits on an operation resumes through the loop (the WSGI
+            # runner's done-callback, a coroutine's or an awaiter's trip for a resolved one),
+            # which is the one turn a cooperative yield gives everybody else.
+            future.set_result(None)
             return future
         # The duration is computed like a timeout (from construction), but it is the outcome.
         wake_at = TimedOperation._deadline(self, loop, None)
