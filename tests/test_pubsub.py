@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import threading
 from typing import Any, AsyncIterator, Callable, Generator, Iterator
 
 import httpx
@@ -26,6 +25,7 @@ from cogen_aio.pubsub import (
 from cogen_aio.priority import priority
 from cogen_aio.scheduler import Scheduler
 from memory import request, turns
+from scheduling import run_with_watchdog
 
 try:
     import uvloop
@@ -592,22 +592,6 @@ async def test_key_none_in_a_wsgi_app_is_the_request() -> None:
 Coro = Generator[Any, Any, Any]  # a cogen coroutine's body
 
 
-def run_with_watchdog(sched: Scheduler) -> None:
-    """``sched.run()``, failing (instead of hanging) if it does not return."""
-    fired = threading.Event()
-
-    def fire() -> None:
-        fired.set()
-        sched.shutdown()
-
-    timer = threading.Timer(HANG, fire)
-    timer.daemon = True
-    timer.start()
-    try:
-        sched.run()
-    finally:
-        timer.cancel()
-    assert not fired.is_set(), "run() did not return by itself"
 
 
 def test_scheduler_test_pubsub() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from typing import Any, AsyncIterator, Callable, Generator, Iterator
 
 import httpx
@@ -18,6 +17,7 @@ from cogen_aio.ops import OperationTimeout, Signal, Sleep, WaitForSignal, start_
 from cogen_aio.queue import Empty, Full, QDone, QGet, QJoin, QPut, Queue
 from cogen_aio.scheduler import Scheduler
 from memory import request, turns
+from scheduling import run_with_watchdog
 
 try:
     import uvloop
@@ -583,22 +583,6 @@ async def test_shutdown_wakes_a_parked_get_and_leaves_no_getter() -> None:
 Coro = Generator[Any, Any, Any]  # a cogen coroutine's body
 
 
-def run_with_watchdog(sched: Scheduler) -> None:
-    """``sched.run()``, failing (instead of hanging) if it does not return."""
-    fired = threading.Event()
-
-    def fire() -> None:
-        fired.set()
-        sched.shutdown()
-
-    timer = threading.Timer(HANG, fire)
-    timer.daemon = True
-    timer.start()
-    try:
-        sched.run()
-    finally:
-        timer.cancel()
-    assert not fired.is_set(), "run() did not return by itself"
 
 
 def test_scheduler_test_queue() -> None:

@@ -20,27 +20,12 @@ from cogen_aio.coroutines import AddCoro, CoroutineInstance, Join, coroutine
 from cogen_aio.ops import OperationTimeout, Signal, Sleep, WaitForSignal
 from cogen_aio.priority import priority
 from cogen_aio.scheduler import Scheduler
+from scheduling import run_with_watchdog
 
 HANG = 10  # seconds: only to turn a hang into a failure
 Coro = Generator[Any, Any, Any]  # a cogen coroutine's body
 
 
-def run_with_watchdog(sched: Scheduler) -> None:
-    """``sched.run()``, failing (instead of hanging) if it does not return."""
-    fired = threading.Event()
-
-    def fire() -> None:
-        fired.set()
-        sched.shutdown()
-
-    timer = threading.Timer(HANG, fire)
-    timer.daemon = True
-    timer.start()
-    try:
-        sched.run()
-    finally:
-        timer.cancel()
-    assert not fired.is_set(), "run() did not return by itself"
 
 
 # -- the original's test_sched, LAST priority ----------------------------------------------------
