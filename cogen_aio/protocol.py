@@ -326,8 +326,7 @@ class HttpProtocol(asyncio.Protocol):
             self._processing = False
 
     def _on_request(self, request: Any) -> None:
-        self._read_deadline = None  # _cancel_read_timer()
-        self._read_timer_kind = ""
+        self._cancel_read_timer()
         config = self.config
         problem = self.parser.check_head()
         if problem is not None:
@@ -387,7 +386,6 @@ class HttpProtocol(asyncio.Protocol):
         environ["wsgi.input"] = InputStream(body)
         install(environ, proxy, CogenInput(body, proxy), config.legacy_environ)
         version = request.http_version
-        connection = environ.get("HTTP_CONNECTION")
         exchange = Exchange(
             self,
             environ,
@@ -395,23 +393,20 @@ class HttpProtocol(asyncio.Protocol):
             body,
             request.method == b"HEAD",
             version == b"1.0",
-            version != b"1.0"
-            if connection is None
-            else request_keep_alive(version, connection.encode("latin-1")),
+            request_keep_alive(version, environ.get("HTTP_CONNECTION")),
         )
         self.exchange = exchange
         self.body = body
         self._continued = False
         self.state.requests += 1
-        if has_body and not config.stream_input:
-            # The app is called once the whole body is here; it is needed now, so answer an
-            # Expect: 100-continue at once (RFC 9110 §10.1.1).
-            self._waiting_body = True
-            self._send_100_continue()
-            self._arm_read_timer(config.timeout_body, "body")
-            return
         if has_body:
             self._arm_read_timer(config.timeout_body, "body")
+            if not config.stream_input:
+                # The app is called once the whole body is here; it is needed now, so answer an
+                # Expect: 100-continue at once (RFC 9110 §10.1.1).
+                self._waiting_body = True
+                self._send_100_continue()
+                return
         exchange.run(self.app)
 
     def _on_data(self, data: bytes) -> None:

@@ -148,9 +148,8 @@ class PSGet(TimedOperation):
         return self.queue._start_fetch(self, _resolve_key(self.key, self._owner)[0], loop)
 
 
-class PSSubscribe(Operation):
-    """``subscribe()``: the outcome is the operation itself. (Re)starts the subscriber at the
-    oldest retained message."""
+class _KeyedOperation(Operation):
+    """An operation on one subscriber: ``key=None`` is whoever builds it."""
 
     __slots__ = ("queue", "key", "_owner")
 
@@ -161,25 +160,24 @@ class PSSubscribe(Operation):
         self.queue = queue
         self.key = key
         self._owner = context.current_owner() if key is None else None
+
+
+class PSSubscribe(_KeyedOperation):
+    """``subscribe()``: the outcome is the operation itself. (Re)starts the subscriber at the
+    oldest retained message."""
+
+    __slots__ = ()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         self.queue._subscribe(*_resolve_key(self.key, self._owner))
         return resolved(loop, self)
 
 
-class PSUnsubscribe(Operation):
+class PSUnsubscribe(_KeyedOperation):
     """``unsubscribe()``: the outcome is the operation itself; ``KeyError`` if not subscribed.
     Fetches parked under the key get the ``AssertionError`` of a fetch by a non-subscriber."""
 
-    __slots__ = ("queue", "key", "_owner")
-
-    def __init__(
-        self, queue: PublishSubscribeQueue, key: Any = None, prio: int = DEFAULT_PRIORITY
-    ) -> None:
-        super().__init__(prio)
-        self.queue = queue
-        self.key = key
-        self._owner = context.current_owner() if key is None else None
+    __slots__ = ()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         key, _ = _resolve_key(self.key, self._owner)

@@ -161,12 +161,12 @@ def build_environ(
     return environ
 
 
-def request_keep_alive(http_version: bytes, connection: bytes | None) -> bool:
+def request_keep_alive(http_version: bytes, connection: str | None) -> bool:
     """RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive" (tokens are
-    case-insensitive)."""
+    case-insensitive). ``connection`` is the request's Connection value as the environ has it."""
     if connection is None:
         return http_version != b"1.0"
-    tokens = {token.strip() for token in connection.lower().split(b",")}
-    if b"close" in tokens:
+    tokens = {token.strip() for token in connection.lower().split(",")}
+    if "close" in tokens:
         return False
-    return http_version != b"1.0" or b"keep-alive" in tokens
+    return http_version != b"1.0" or "keep-alive" in tokens
