@@ -26,6 +26,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import coalescing
 from .parking import CogenProxy, install
 from .parsers import parser_class
 from .response import simple_response
@@ -75,6 +76,8 @@ class HttpProtocol(asyncio.Protocol):
         "body",
         "conn_environ",
         "write_paused",
+        "_held_out",
+        "_held_size",
         "_close_after_response",
         "_on_writable",
         "_reading_paused",
@@ -106,6 +109,9 @@ class HttpProtocol(asyncio.Protocol):
         self.body: RequestBody | None = None
         self.conn_environ: dict[str, Any] = {}
         self.write_paused = False
+        # Bytes written and not yet handed to the transport (see cogen_aio.coalescing).
+        self._held_out: list[bytes] | None = None
+        self._held_size = 0
         self._close_after_response = False
         self._on_writable: Callable[[], None] | None = None
         self._reading_paused = False
@@ -182,6 +188,7 @@ class HttpProtocol(asyncio.Protocol):
             self._write_timer.cancel()
             self._write_timer = None
         self._on_writable = None
+        self._held_out = None
         exchange = self.exchange
         if exchange is not None:
             self.exchange = None
@@ -234,8 +241,29 @@ class HttpProtocol(asyncio.Protocol):
         return length is not None and length - body.received > DRAIN_LIMIT
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self._closing:
-            self.transport.write(data)
+        if self.transport is None or self._closing:
+            return
+        held = self._held_out
+        if held is None:
+            if len(data) >= coalescing.LIMIT:
+                self.transport.write(data)
+                return
+            self._held_out = [data]
+            self._held_size = len(data)
+            self.state.writes.schedule(self)
+            return
+        held.append(data)
+        self._held_size += len(data)
+        if self._held_size >= coalescing.LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the bytes held back to the transport (before anything else touches it)."""
+        held = self._held_out
+        if held is not None:
+            self._held_out = None
+            if self.transport is not None:
+                self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def when_writable(self, callback: Callable[[], None]) -> None:
         self._on_writable = callback
@@ -250,6 +278,7 @@ class HttpProtocol(asyncio.Protocol):
 
     async def sendfile(self, file: Any, offset: int, count: int) -> int:
         assert self.transport is not None
+        self.flush()
         return await self.loop.sendfile(self.transport, file, offset, count)
 
     def response_done(self, exchange: Exchange, keep_alive: bool) -> None:
@@ -505,7 +534,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is None or self._closing:
             return
         error_log.info("%s %s", status, text)
-        self.transport.write(simple_response(status, text))
+        self.write(simple_response(status, text))
         self._close(linger=linger)
 
     def _close(self, linger: bool = False) -> None:
@@ -513,6 +542,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._closing = True
         self._cancel_read_timer()
+        self.flush()
         transport = self.transport
         if linger and transport.can_write_eof():
             # Half-close, keep discarding input for a while, then close: a client still
@@ -526,6 +556,7 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
 
     def abort(self) -> None:
+        self._held_out = None
         if self.transport is not None:
             self.transport.abort()
 

@@ -21,6 +21,7 @@ import stat
 from typing import Any, Awaitable, Callable, Union
 
 from . import ops
+from .coalescing import WriteCoalescer
 from .config import Config
 from .loops import get_loop_factory, run as run_loop
 from .protocol import HttpProtocol
@@ -47,6 +48,7 @@ class ServerState:
         self.server_line = b"server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
         self.base_environ = base_environ(config.root_path)
         self.base_environ["cogen.sched"] = loop
+        self.writes = WriteCoalescer(loop)
         self._idle: asyncio.Event | None = None
 
     def connection_closed(self) -> None:

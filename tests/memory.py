@@ -249,7 +249,13 @@ class Client:
 
     @property
     def output(self) -> bytes:
+        self.end_turn()
         return b"".join(self.transport.writes)
+
+    def end_turn(self) -> None:
+        """What the loop does at the end of its turn: hand held-back response bytes to the
+        transport (cogen_aio.coalescing), so a check right after ``feed`` sees them."""
+        self.protocol.flush()
 
     @property
     def closed(self) -> bool:
@@ -258,6 +264,7 @@ class Client:
 
     def take(self) -> bytes:
         """What was written since the last ``take``."""
+        self.end_turn()
         writes = self.transport.writes
         data = b"".join(writes[self._taken :])
         self._taken = len(writes)

@@ -5,7 +5,8 @@ This is the parking contract (DESIGN.md): a non-empty chunk is body; an empty ch
 the operation the app parked in ``environ['cogen.wsgi']`` is started. The app resumes with the
 outcome in the proxy (``result``, ``exception``) once the operation completes, times out, or the
 server shuts down. Nothing here creates a task for an app that does not park: a hello-world
-response is produced synchronously inside ``data_received`` and leaves in one ``transport.write``.
+response is produced synchronously inside ``data_received`` and leaves in one ``transport.write``
+at the end of the loop's turn (:mod:`cogen_aio.coalescing`).
 """
 
 from __future__ import annotations
