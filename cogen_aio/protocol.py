@@ -30,8 +30,22 @@ from . import coalescing
 from .parking import CogenProxy, install
 from .parsers import parser_class
 from .response import simple_response
-from .wsgi.body import BodyIncomplete, BodyTooLarge, CogenInput, InputStream, RequestBody
-from .wsgi.environ import BadRequest, build_environ, connection_environ, request_keep_alive
+from .wsgi.body import (
+    EMPTY_BODY,
+    EMPTY_INPUT,
+    BodyIncomplete,
+    BodyTooLarge,
+    CogenInput,
+    InputStream,
+    RequestBody,
+)
+from .wsgi.environ import (
+    BadRequest,
+    ConnectionInfo,
+    build_environ,
+    connection_info,
+    request_keep_alive,
+)
 from .wsgi.runner import Exchange
 
 if TYPE_CHECKING:
@@ -74,7 +88,7 @@ class HttpProtocol(asyncio.Protocol):
         "transport",
         "exchange",
         "body",
-        "conn_environ",
+        "connection",
         "write_paused",
         "_held_out",
         "_held_size",
@@ -107,7 +121,7 @@ class HttpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.exchange: Exchange | None = None
         self.body: RequestBody | None = None
-        self.conn_environ: dict[str, Any] = {}
+        self.connection: ConnectionInfo | None = None
         self.write_paused = False
         # Bytes written and not yet handed to the transport (see cogen_aio.coalescing).
         self._held_out: list[bytes] | None = None
@@ -138,8 +152,7 @@ class HttpProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:  # pragma: no cover - platform specific
                 pass
-        self.conn_environ = connection_environ(
-            self.state.base_environ,
+        self.connection = connection_info(
             transport.get_extra_info("peername"),
             transport.get_extra_info("sockname"),
         )
@@ -338,13 +351,19 @@ class HttpProtocol(asyncio.Protocol):
                 elif kind is EndOfMessage:
                     self._on_end()
                 elif event is NEED_DATA:
-                    if self._reading_paused and self.exchange is None:
-                        self._resume_reading()
+                    if self.exchange is None:
+                        if self._reading_paused:
+                            self._resume_reading()
+                    elif parser.message_complete:
+                        # The response is on its way, maybe for minutes: keep less meanwhile.
+                        self.parser = parser.set_aside()
                     return
                 elif event is PAUSED:
                     # The next request is buffered while this one is in flight: it waits until
                     # the response is done (pipelining, responses in order). Reading goes on, so
                     # a client that leaves is still noticed, until PIPELINE_BUFFER bytes wait.
+                    if self.exchange is not None:
+                        self.parser = parser = parser.set_aside()
                     if parser.buffered() > PIPELINE_BUFFER:
                         self._pause_reading()
                     return
@@ -373,7 +392,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         try:
             environ = build_environ(
-                self.conn_environ,
+                self.state.base_environ,
+                self.connection,  # type: ignore[arg-type]
                 request.method,
                 request.target,
                 request.http_version,
@@ -400,19 +420,21 @@ class HttpProtocol(asyncio.Protocol):
             return
         has_body = chunked or length > 0
         proxy = CogenProxy(length or None)
-        body = RequestBody(
-            config.limit_request_body,
-            None if config.stream_input else config.input_spool_size,
-            self._send_100_continue,
-            self._pause_reading,
-            self._resume_reading,
-        )
-        if not has_body:
-            body.complete = True
+        if has_body:
+            body = RequestBody(
+                config.limit_request_body,
+                None if config.stream_input else config.input_spool_size,
+                self._send_100_continue,
+                self._pause_reading,
+                self._resume_reading,
+            )
+            environ["wsgi.input"] = InputStream(body)
+        else:
+            body = EMPTY_BODY
+            environ["wsgi.input"] = EMPTY_INPUT
             # Nothing to wait for: take the message's (empty) end now, so the request already
             # counts as complete when an app answers within this call.
             self.parser.next_event()
-        environ["wsgi.input"] = InputStream(body)
         install(environ, proxy, CogenInput(body, proxy), config.legacy_environ)
         version = request.http_version
         exchange = Exchange(

@@ -323,6 +323,53 @@ def test_data_after_a_final_request_is_an_error_while_it_is_in_flight(name: str)
     assert [e[0] for e in events] == ["request", "end", "request", "end", "need"]
 
 
+@pytest.mark.parametrize("name", ["h11", pytest.param("httptools", marks=needs_httptools)])
+def test_set_aside_keeps_what_arrives_for_the_next_cycle(name: str) -> None:
+    """While a response is pending (a parked long-poll) the parser may be replaced by a smaller
+    stand-in; what the client sends meanwhile (a pipelined request, in pieces) is buffered
+    unparsed, counted, and parsed by the next cycle's parser."""
+    parser = parser_class(name)(16384)
+    parser.receive_data(GET + b"GET /2 HT")
+    assert type(parser.next_event()) is parser.events.Request
+    assert type(parser.next_event()) is parser.events.EndOfMessage
+    aside = parser.set_aside()
+    if name == "h11":
+        assert isinstance(aside, parsers.Answering)  # h11's state is dropped
+    assert aside.message_complete and not aside.receiving_body
+    assert not aside.they_are_waiting_for_100_continue
+    assert aside.next_event() is parser.events.PAUSED and aside.buffered() == 9
+    aside.receive_data(b"TP/1.1\r\nHost: a\r\n\r\n")
+    assert aside.set_aside() is aside and aside.buffered() == 28
+    parser, started = aside.next_cycle()
+    assert started
+    request = parser.next_event()
+    assert request.target == b"/2"
+    assert type(parser.next_event()) is parser.events.EndOfMessage
+
+
+@pytest.mark.parametrize("name", ["h11", pytest.param("httptools", marks=needs_httptools)])
+def test_set_aside_with_nothing_buffered_then_the_client_closes(name: str) -> None:
+    parser = parser_class(name)(16384)
+    parser.receive_data(GET)
+    parser.next_event()
+    parser.next_event()
+    aside = parser.set_aside()
+    assert aside.next_event() is parser.events.NEED_DATA and aside.buffered() == 0
+    aside.receive_data(b"")
+    parser, started = aside.next_cycle()
+    assert not started
+    assert type(parser.next_event()) is parser.events.ConnectionClosed
+
+
+def test_a_final_request_keeps_its_parser_to_refuse_what_follows() -> None:
+    """After ``Connection: close`` h11 refuses further bytes; the stand-in would not."""
+    parser = parser_class("h11")(16384)
+    parser.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    parser.next_event()
+    parser.next_event()
+    assert parser.set_aside() is parser
+
+
 # -- limits --------------------------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 __all__ = [
     "HEAD_END",
+    "Answering",
     "PARSERS",
     "Events",
     "ParserError",
@@ -100,6 +101,10 @@ class RequestParser(Protocol):
         """Once the request is complete: the parser for the next one (fed what this one had
         buffered), and whether bytes of that next request are already there."""
 
+    def set_aside(self) -> RequestParser:
+        """Once the request is complete and its response is not (a parked long-poll): what to
+        keep meanwhile, this parser or a smaller stand-in (:class:`Answering`)."""
+
     @property
     def message_complete(self) -> bool:
         """The whole request, body included, has been read."""
@@ -107,6 +112,67 @@ class RequestParser(Protocol):
     @property
     def receiving_body(self) -> bool:
         """The request head was read and its body is not complete yet."""
+
+
+class Answering:
+    """Stands in for a parser whose request is complete while its response is still being
+    produced, which for a long-poll can take minutes. A parser's state for a request already
+    read is of no further use (h11's is about a kilobyte), so this keeps only what the client
+    sends meanwhile, for ``next_cycle`` to feed to a new parser made by ``make(max_head)``.
+
+    Only for a request after which the connection may persist: one that ends it (HTTP/1.0,
+    ``Connection: close``) keeps its parser, which refuses anything sent after it.
+    """
+
+    __slots__ = ("events", "errors", "_make", "_max_head", "_chunks", "_size", "_closed")
+
+    they_are_waiting_for_100_continue = False
+    message_complete = True
+    receiving_body = False
+
+    def __init__(
+        self, parser: Any, make: Any, max_head: int, data: bytes | bytearray, closed: bool
+    ) -> None:
+        self.events: Events = parser.events
+        self.errors: type[Exception] = parser.errors
+        self._make = make
+        self._max_head = max_head
+        self._chunks: list[bytes | bytearray] = [data] if data else []
+        self._size = len(data)
+        self._closed = closed
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(data)
+            self._size += len(data)
+        else:
+            self._closed = True
+
+    def next_event(self) -> Any:
+        if self._size:
+            return self.events.PAUSED
+        return self.events.ConnectionClosed() if self._closed else self.events.NEED_DATA
+
+    def check_head(self) -> tuple[int, str] | None:  # pragma: no cover - no Request event here
+        return None
+
+    def error_reason(self, exc: Exception) -> tuple[int, str]:  # pragma: no cover - never raises
+        return 400, "illegal request"
+
+    def buffered(self) -> int:
+        return self._size
+
+    def next_cycle(self) -> tuple[Any, bool]:
+        parser = self._make(self._max_head)
+        data = b"".join(self._chunks)
+        if data:
+            parser.receive_data(data)
+        if self._closed:
+            parser.receive_data(b"")
+        return parser, bool(data)
+
+    def set_aside(self) -> Answering:
+        return self
 
 
 #: name -> (module, its function or class that takes ``max_head`` and returns a new connection's

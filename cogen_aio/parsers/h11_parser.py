@@ -15,7 +15,7 @@ import re
 
 import h11
 
-from . import HEAD_END, Events, raw_head_problem, too_long
+from . import HEAD_END, Answering, Events, raw_head_problem, too_long
 
 # h11's messages may end with the offending bytes ("illegal header line: b'...'"); the client
 # sent them, it does not need them back.
@@ -93,6 +93,12 @@ class H11Parser(h11.Connection):
         if closed:
             _receive(parser, b"")
         return parser, bool(data)
+
+    def set_aside(self) -> H11Parser | Answering:
+        if self.their_state is not h11.DONE:
+            return self  # MUST_CLOSE: h11 refuses what follows, keep it to say so
+        data, closed = self.trailing_data
+        return Answering(self, new_parser, self._max_head, data, closed)
 
     @property
     def message_complete(self) -> bool:

@@ -308,6 +308,9 @@ class HttptoolsParser:
         self._headers = []
         return self, bool(self._buf)
 
+    def set_aside(self) -> HttptoolsParser:
+        return self  # already small: its state is a few integers and the buffer
+
     @property
     def message_complete(self) -> bool:
         return self._state == _DONE

@@ -180,6 +180,31 @@ class RequestBody:
             self.demand()
 
 
+def _nothing() -> None:
+    pass
+
+
+class EmptyBody(RequestBody):
+    """The body of every request that has none (most GETs, every long-poll): complete from the
+    start and never fed, so one instance serves them all instead of a buffer and three callbacks
+    per request. Reads complete at once with ``b""`` and leave nothing behind."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(0, None, _nothing, _nothing, _nothing)
+        self.complete = True
+
+    def feed(self, data: bytes) -> None:  # pragma: no cover - a request without body
+        raise AssertionError("EmptyBody is never fed")
+
+    def close(self) -> None:
+        pass  # shared, and holds nothing
+
+    def start_read(self, read: _Read) -> None:
+        read.try_complete(self)
+
+
 class _Read:
     """One parked read of the body; completes when enough data (or the end) has arrived."""
 
@@ -358,3 +383,8 @@ class InputStream:
             if not line:
                 return
             yield line
+
+
+EMPTY_BODY = EmptyBody()
+#: ``wsgi.input`` of every request without a body (it holds no state of its own).
+EMPTY_INPUT = InputStream(EMPTY_BODY)

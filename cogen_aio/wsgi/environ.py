@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from .. import __version__
@@ -31,6 +31,7 @@ def base_environ(root_path: str) -> dict[str, Any]:
     """What every request of a server shares."""
     return {
         "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
@@ -41,28 +42,46 @@ def base_environ(root_path: str) -> dict[str, Any]:
     }
 
 
-def connection_environ(
-    base: dict[str, Any], peer: Any, sock: Any, scheme: str = "http"
-) -> dict[str, Any]:
-    """What every request on one connection shares (addresses of both ends)."""
-    environ = dict(base)
-    environ["wsgi.url_scheme"] = scheme
+class ConnectionInfo(NamedTuple):
+    """What every request on one connection shares: the addresses of both ends, as the environ
+    has them, and the error stream. Kept as a tuple rather than a per-connection environ: ten
+    thousand parked connections are ten thousand of these."""
+
+    remote_addr: str
+    remote_port: str
+    server_name: str
+    server_port: str
     # One error stream per connection: its requests never overlap, so a line an app writes in
     # pieces is not interleaved with another request's.
-    environ["wsgi.errors"] = ErrorStream()
+    errors: ErrorStream
+
+
+# The address strings of the listening side are the same for every connection of a listener,
+# and clients' addresses repeat: one string each instead of one per connection (bounded).
+_hosts: dict[Any, str] = {}
+
+
+def _host_text(host: Any) -> str:
+    text = _hosts.get(host)
+    if text is None:
+        text = str(host)
+        if len(_hosts) >= 1024:
+            _hosts.clear()
+        _hosts[host] = text
+    return text
+
+
+def connection_info(peer: Any, sock: Any) -> ConnectionInfo:
+    """``peer`` and ``sock`` are the transport's ``peername`` and ``sockname``."""
     if isinstance(peer, tuple):
-        environ["REMOTE_ADDR"] = str(peer[0])
-        environ["REMOTE_PORT"] = str(peer[1])
+        remote_addr, remote_port = _host_text(peer[0]), str(peer[1])
     else:  # UNIX socket: no address to report; waitress uses "localhost" too
-        environ["REMOTE_ADDR"] = "localhost"
-        environ["REMOTE_PORT"] = "0"
+        remote_addr, remote_port = "localhost", "0"
     if isinstance(sock, tuple):
-        environ["SERVER_NAME"] = str(sock[0])
-        environ["SERVER_PORT"] = str(sock[1])
+        server_name, server_port = _host_text(sock[0]), _host_text(sock[1])
     else:
-        environ["SERVER_NAME"] = "localhost"
-        environ["SERVER_PORT"] = "80" if scheme == "http" else "443"
-    return environ
+        server_name, server_port = "localhost", "80"
+    return ConnectionInfo(remote_addr, remote_port, server_name, server_port, ErrorStream())
 
 
 # Header name -> environ key, computed once per distinct name.
@@ -88,13 +107,19 @@ def _environ_key(name: bytes) -> str | None:
 
 
 def build_environ(
-    conn_environ: dict[str, Any],
+    base: dict[str, Any],
+    connection: ConnectionInfo,
     method: bytes,
     target: bytes,
     http_version: bytes,
     headers: list[tuple[bytes, bytes]],
 ) -> dict[str, Any]:
-    environ = conn_environ.copy()
+    environ = base.copy()
+    environ["REMOTE_ADDR"] = connection.remote_addr
+    environ["REMOTE_PORT"] = connection.remote_port
+    environ["SERVER_NAME"] = connection.server_name
+    environ["SERVER_PORT"] = connection.server_port
+    environ["wsgi.errors"] = connection.errors
     environ["REQUEST_METHOD"] = method.decode("ascii")
     environ["SERVER_PROTOCOL"] = "HTTP/" + http_version.decode("ascii")
     raw_target = target.decode("latin-1")
