@@ -83,7 +83,7 @@ class HttpProtocol(asyncio.Protocol):
         "loop",
         "app",
         "server_line",
-        "date_line",
+        "date",
         "parser",
         "transport",
         "exchange",
@@ -115,7 +115,7 @@ class HttpProtocol(asyncio.Protocol):
         self.loop = state.loop
         self.app = state.app
         self.server_line = state.server_line
-        self.date_line = state.date.line
+        self.date = state.date
         make_parser = parser_class(config.http)
         self.parser: RequestParser = make_parser(config.h11_max_incomplete_event_size)
         self.transport: asyncio.Transport | None = None
@@ -355,8 +355,10 @@ class HttpProtocol(asyncio.Protocol):
                         if self._reading_paused:
                             self._resume_reading()
                     elif parser.message_complete:
-                        # The response is on its way, maybe for minutes: keep less meanwhile.
+                        # The response is on its way, maybe for minutes: keep less meanwhile
+                        # (no read deadline applies until it is done).
                         self.parser = parser.set_aside()
+                        self._drop_read_timer()
                     return
                 elif event is PAUSED:
                     # The next request is buffered while this one is in flight: it waits until

@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
 error_log = logging.getLogger("cogen_aio.error")
 
-#: Flush buffered output once this much is pending, so a generator yielding many chunks in one
-#: step still meets the transport's flow control.
-FLUSH_SIZE = 65536
 #: Empty yields in a row with nothing parked before the app is reported as a busy loop.
 BUSY_YIELDS = 10000
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -73,8 +70,6 @@ class Exchange:
         "_iterator",
         "_closed_app",
         "_held",
-        "_out",
-        "_out_size",
         "_parked",
         "_parked_op",
         "_timer",
@@ -118,8 +113,6 @@ class Exchange:
         self._iterator: Any = None
         self._closed_app = False
         self._held: bytes | None = None
-        self._out: list[bytes] = []
-        self._out_size = 0
         self._parked: asyncio.Future[Any] | None = None
         self._parked_op: Any = None
         self._timer: asyncio.TimerHandle | None = None
@@ -170,10 +163,6 @@ class Exchange:
             data = self._coerce(data)
         if data:
             self._body(data)
-            if not self._stepping:
-                # Called from outside the app's iterator (a callback while parked): nothing else
-                # would flush it before the next step.
-                self._flush()
 
     # -- stepping ----------------------------------------------------------------------------
 
@@ -206,7 +195,6 @@ class Exchange:
         try:
             while True:
                 if protocol.write_paused:
-                    self._flush()
                     protocol.when_writable(self.step)
                     return
                 chunk = next(iterator)
@@ -225,7 +213,6 @@ class Exchange:
                     # A comet "I'm waiting" response must reach the client before the wait.
                     self._commit(final=False)
                 op = self.proxy.take()
-                self._flush()
                 if op is None:
                     self._idle_yield()
                 else:
@@ -392,16 +379,13 @@ class Exchange:
             if not size:
                 return
         self.sent += size
-        out = self._out
+        write = self.protocol.write  # held until the loop's turn ends (cogen_aio.coalescing)
         if self.chunked:
-            out.append(b"%x\r\n" % size)
-            out.append(data)
-            out.append(b"\r\n")
+            write(b"%x\r\n" % size)
+            write(data)
+            write(b"\r\n")
         else:
-            out.append(data)
-        self._out_size += size
-        if self._out_size >= FLUSH_SIZE:
-            self._flush()
+            write(data)
 
     def _commit(self, final: bool) -> None:
         """Put the response head in the output, deciding framing and persistence."""
@@ -436,14 +420,14 @@ class Exchange:
         else:
             connection = b"connection: close\r\n"
         config = protocol.config
-        self._out.append(
+        protocol.write(
             b"".join(
                 (
                     b"HTTP/1.1 ",
                     self._status_bytes,
                     b"\r\n",
                     self._header_block,
-                    b"" if self._has_date or not config.date_header else protocol.date_line(),
+                    b"" if self._has_date or not config.date_header else protocol.date.line(),
                     b"" if self._has_server or not config.server_header else protocol.server_line,
                     framing,
                     connection,
@@ -454,13 +438,6 @@ class Exchange:
         self.headers_sent = True
         if held:
             self._emit(held)
-
-    def _flush(self) -> None:
-        out = self._out
-        if out:
-            self.protocol.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-            self._out_size = 0
 
     # -- endings -------------------------------------------------------------------------------
 
@@ -482,7 +459,7 @@ class Exchange:
         if not self.headers_sent:
             self._commit(final=True)
         elif self.chunked:
-            self._out.append(b"0\r\n\r\n")
+            self.protocol.write(b"0\r\n\r\n")
         if (
             self.declared_length is not None
             and not self.no_body
@@ -495,11 +472,9 @@ class Exchange:
                 self.sent,
                 self.declared_length,
             )
-            self._flush()
             self.done = True
             self.protocol.response_aborted(self)
             return
-        self._flush()
         self.done = True
         self.protocol.response_done(self, self.keep_alive and not self.must_close)
 
@@ -514,7 +489,6 @@ class Exchange:
         )
         if self.headers_sent:
             # Bytes are on the wire: closing now lets the client see a truncated response.
-            self._flush()
             self.done = True
             self.protocol.response_aborted(self)
             return
@@ -525,7 +499,6 @@ class Exchange:
         self._respond_500(text)
 
     def _respond_500(self, text: str) -> None:
-        self._out.clear()
         self._held = None
         self.status_code = 500
         self.done = True
@@ -581,7 +554,6 @@ class Exchange:
             # A loop that only inherits the abstract sendfile (uvloop) would just raise.
             return wrapper.blocks(length)
         self._commit(final=False)
-        self._flush()
         self._task = protocol.loop.create_task(self._sendfile(wrapper, offset, length))
         return None
 
