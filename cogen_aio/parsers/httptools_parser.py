@@ -100,6 +100,8 @@ class _Sentinel:
 NEED_DATA = _Sentinel("NEED_DATA")
 PAUSED = _Sentinel("PAUSED")
 _END = EndOfMessage()
+# Between request heads (llhttp's on_header only runs inside _read_head, which sets a new list).
+_NO_HEADERS: Any = ()
 _CLOSED = ConnectionClosed()
 
 # h11's grammar (its _abnf module), from RFC 9110 §5.6.2 and RFC 9112 §3, §5 and §7.1.
@@ -222,7 +224,7 @@ class HttptoolsParser:
         self._trailer = False
         self._upgrade = False
         self._final = False
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[tuple[bytes, bytes]] = _NO_HEADERS
         self._headers_done = False
         self._error: ParserError | None = None
         self.they_are_waiting_for_100_continue = False
@@ -305,11 +307,13 @@ class HttptoolsParser:
         self._searched = 0
         self._upgrade = False
         self._final = False
-        self._headers = []
+        self._headers = _NO_HEADERS
         return self, bool(self._buf)
 
     def set_aside(self) -> HttptoolsParser:
-        return self  # already small: its state is a few integers and the buffer
+        # Already small (a few integers and the buffer) once the head's fields are let go.
+        self._headers = _NO_HEADERS
+        return self
 
     @property
     def message_complete(self) -> bool:
