@@ -100,6 +100,7 @@ class HttpProtocol(asyncio.Protocol):
         "_waiting_body",
         "_continued",
         "_draining",
+        "_cycle_pending",
         "_drained",
         "_read_timer",
         "_read_deadline",
@@ -134,6 +135,7 @@ class HttpProtocol(asyncio.Protocol):
         self._waiting_body = False
         self._continued = False
         self._draining = False
+        self._cycle_pending = False
         self._drained = 0
         self._read_timer: asyncio.TimerHandle | None = None
         self._read_deadline: float | None = None
@@ -308,7 +310,8 @@ class HttpProtocol(asyncio.Protocol):
             self._close(linger=parser.receiving_body)
             return
         if parser.message_complete:
-            self._next_cycle()
+            if not self._next_cycle():
+                return  # nothing to read until the client sends more
         elif parser.receiving_body and self._start_draining():
             pass
         else:
@@ -346,10 +349,13 @@ class HttpProtocol(asyncio.Protocol):
                 kind = type(event)
                 if kind is Data:
                     self._on_data(event.data)
-                elif kind is Request:
-                    self._on_request(event)
-                elif kind is EndOfMessage:
-                    self._on_end()
+                elif kind is Request or kind is EndOfMessage:
+                    if kind is Request:
+                        self._on_request(event)
+                    else:
+                        self._on_end()
+                    if self.parser is not parser and not self._cycle_pending:
+                        return  # answered, and nothing of a next request is here yet
                 elif event is NEED_DATA:
                     if self.exchange is None:
                         if self._reading_paused:
@@ -506,14 +512,17 @@ class HttpProtocol(asyncio.Protocol):
         self._close_after_response = True
         self._pause_reading()
 
-    def _next_cycle(self) -> None:
-        self.parser, started = self.parser.next_cycle()
-        if started:
+    def _next_cycle(self) -> bool:
+        """Start reading the next request; whether there is anything to read yet."""
+        self.parser, pending = self.parser.next_cycle()
+        self._cycle_pending = pending
+        if pending:
             self._arm_read_timer(self.config.timeout_header, "header")
         else:
             self._arm_read_timer(self.config.timeout_keep_alive, "keep-alive")
         if self._reading_paused:
             self._resume_reading()
+        return pending
 
     def _start_draining(self) -> bool:
         """The app left (part of) the body unread: discard up to DRAIN_LIMIT bytes of it (more

@@ -99,7 +99,8 @@ class RequestParser(Protocol):
 
     def next_cycle(self) -> tuple[RequestParser, bool]:
         """Once the request is complete: the parser for the next one (fed what this one had
-        buffered), and whether bytes of that next request are already there."""
+        buffered), and whether it has anything to read now (bytes of the next request, or the
+        client's close)."""
 
     def set_aside(self) -> RequestParser:
         """Once the request is complete and its response is not (a parked long-poll): what to
@@ -169,7 +170,7 @@ class Answering:
             parser.receive_data(data)
         if self._closed:
             parser.receive_data(b"")
-        return parser, bool(data)
+        return parser, bool(data) or self._closed
 
     def set_aside(self) -> Answering:
         return self

@@ -92,7 +92,7 @@ class H11Parser(h11.Connection):
             parser._head_chunks = []
         if closed:
             _receive(parser, b"")
-        return parser, bool(data)
+        return parser, bool(data) or closed
 
     def set_aside(self) -> H11Parser | Answering:
         if self.their_state is not h11.DONE:

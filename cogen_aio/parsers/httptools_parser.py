@@ -308,7 +308,7 @@ class HttptoolsParser:
         self._upgrade = False
         self._final = False
         self._headers = _NO_HEADERS
-        return self, bool(self._buf)
+        return self, bool(self._buf) or self._closed
 
     def set_aside(self) -> HttptoolsParser:
         # Already small (a few integers and the buffer) once the head's fields are let go.
