@@ -30,9 +30,10 @@ import functools
 import inspect
 import logging
 import traceback
+import types
 import warnings
 import weakref
-from typing import Any, Callable, Generator
+from typing import Any, Awaitable, Callable, Generator
 
 from . import context
 from .ops import (
@@ -319,8 +320,7 @@ class CoroutineInstance(InlineOperation):
         loop a turn first), False when the coroutine already finished (a plain function)."""
         target = self.coro
         if not _is_generator(target):
-            token = context.enter(self)
-            try:
+            try:  # the driver made this coroutine the owner (context.current_owner)
                 target = target(*self.f_args, **self.f_kws)
             except StopIteration as stop:  # Python 2 style result from a plain function
                 _warn_stop_iteration(self, stop)
@@ -332,8 +332,6 @@ class CoroutineInstance(InlineOperation):
             except BaseException as exc:
                 self._fail(exc)
                 return False
-            finally:
-                context.leave(token)
             if inspect.iscoroutine(target):  # ``@coroutine`` on an ``async def`` function
                 target = _delegate(target)
             elif not _is_generator(target):
@@ -347,13 +345,14 @@ class CoroutineInstance(InlineOperation):
 
     def _step(self, value: Any, exc: BaseException | None) -> Any:
         """Resume the generator with ``value`` or throw ``exc`` in; return what it yields, or
-        ``_DONE`` once it finished (state, result and exception are then set)."""
+        ``_DONE`` once it finished (state, result and exception are then set).
+
+        The driver has made this coroutine the owner (``context.current_owner``) already."""
         if self.debug:
             if exc is not None:
                 debug_log.debug("Running %r with exception %r", self, exc, exc_info=exc)
             else:
                 debug_log.debug("Running %r with %r", self, value)
-        token = context.enter(self)
         try:
             if exc is not None:
                 op = self.coro.throw(exc)
@@ -378,8 +377,6 @@ class CoroutineInstance(InlineOperation):
         except BaseException as error:
             self._fail(error)
             return _DONE
-        finally:
-            context.leave(token)
         self.lastop = op
         if self.debug:
             debug_log.debug("%r yields %r", self, op)
@@ -487,8 +484,21 @@ async def _drive(
     """Step the coroutine on top of ``frames`` (resuming it with ``value`` or ``exc``) and
     whatever it calls, until the stack is empty. Returns what the last one handed down."""
     loop = asyncio.get_running_loop()
+    # The coroutine on top of the stack is the owner (``local``; tasks its operations start
+    # inherit it) while it steps and while what it yielded starts. The driver is all that runs
+    # in its task's context (the task's own copy), so the owner changes only when the top of the
+    # stack does, instead of being set and reset around every step and every start (four
+    # context-variable changes per yield); the task's own value is put back at the end.
+    owner: CoroutineInstance | None = None
+    token = None
     while frames:
         instance = frames[-1]
+        if instance is not owner:
+            owner = instance
+            if token is None:
+                token = context.enter(instance)
+            else:
+                context.enter(instance)
         if instance.state == STATE_NEED_INIT:
             if exc is not None:
                 # Thrown into a coroutine that never ran (cancelled before its first step):
@@ -522,46 +532,85 @@ async def _drive(
                 value, exc = outcome
         else:
             value, exc = await _perform(instance, op, loop)
+    if token is not None:
+        # Put back on the way out through here only: an exception leaving the driver ends its
+        # task, and the task's context with it (and the close of an abandoned task's coroutine
+        # may run in another context, where the reset would fail).
+        context.leave(token)
     return value, exc
 
 
-async def _pause(error: BaseException | None = None) -> Outcome:
-    """One trip through the loop; resume with ``error`` (or None)."""
+# ``_pause`` and ``_read_after_turn`` are generator-based coroutines (``types.coroutine``): their
+# bare ``yield`` reaches the task, which reschedules itself with one ``loop.call_soon``. That is
+# what ``await asyncio.sleep(0)`` does underneath, without its two coroutine objects; a legacy
+# coroutine pays this trip on every yield.
+
+
+@types.coroutine
+def _pause(
+    value: Any = None, error: BaseException | None = None
+) -> Generator[None, None, Outcome]:
+    """One trip through the loop; resume with ``value`` or ``error``, or the cancel that came
+    in between."""
     try:
-        await asyncio.sleep(0)
+        yield
     except asyncio.CancelledError as cancelled:
         return None, cancelled
-    return None, error
+    return value, error
 
 
-async def _perform(
+@types.coroutine
+def _read_after_turn(future: asyncio.Future[Any]) -> Generator[None, None, Outcome]:
+    """One trip through the loop, then the outcome of ``future``, which is resolved already."""
+    try:
+        yield
+    except asyncio.CancelledError as cancelled:
+        # Cancelled before reading the outcome: an operation that can take it back (a queue's
+        # item) does so on this cancel; for any other future it is a no-op.
+        future.cancel()
+        return None, cancelled
+    return _outcome(future)
+
+
+def _perform(
     instance: CoroutineInstance, op: Any, loop: asyncio.AbstractEventLoop
-) -> Outcome:
-    """Start what ``instance`` yielded, wait for it (with its timeout) and return the outcome."""
-    if not parkable(op):
+) -> Awaitable[Outcome]:
+    """Start what ``instance`` yielded and return what to await for the outcome (with its
+    timeout). A plain function, so an operation that completes at once costs the driver one
+    small generator and no coroutine object."""
+    if isinstance(op, Operation):
+        try:
+            value = op._outcome_now(loop)
+            if value is not NotImplemented:
+                # Completed within its start (``Sleep(0)``, a ``Signal``): whoever issues an
+                # operation resumes through the loop, behind what it woke; no future is needed
+                # to carry the value across.
+                return _pause(value)
+            future = op._start(loop)
+        except Exception as error:
+            return _pause(None, error)
+    elif parkable(op):
+        try:
+            future = start_operation(op, loop)
+        except Exception as error:
+            return _pause(None, error)
+    else:
         # The original crashed the whole scheduler here; only this coroutine hears about it.
-        return await _pause(
+        return _pause(
+            None,
             TypeError(
                 f"coroutine {instance.name!r} yielded {op!r}: expected an operation, a "
                 "coroutine, an awaitable or None"
-            )
+            ),
         )
-    token = context.enter(instance)  # tasks the operation starts inherit the owner
-    try:
-        future = start_operation(op, loop)
-    except Exception as error:
-        return await _pause(error)
-    finally:
-        context.leave(token)
     if future.done():
         # Whoever issues an operation resumes through the loop, behind what it woke.
-        _, cancelled = await _pause()
-        if cancelled is not None:
-            # Cancelled before reading the outcome: an operation that can take it back (a
-            # queue's item) does so on this cancel; for any other future it is a no-op.
-            future.cancel()
-            return None, cancelled
-        return _outcome(future)
+        return _read_after_turn(future)
+    return _wait(op, future, loop)
+
+
+async def _wait(op: Any, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop) -> Outcome:
+    """Wait for the pending outcome of ``op`` with its deadline (or the loop's default)."""
     deadline = deadline_of(op, loop, _default_timeouts.get(loop))
     timer = None
     expired = False

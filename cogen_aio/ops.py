@@ -91,6 +91,18 @@ class Operation:
     def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         raise NotImplementedError
 
+    def _outcome_now(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """Perform an operation that completes within its start, and return its outcome.
+
+        For an operation that completes at once with nothing to give back if its waiter stops
+        waiting before it reads the outcome (a cooperative ``Sleep(0)``, a ``Signal``): a waiter
+        that only needs the value saves the future ``_start`` would resolve at once. It still
+        resumes through the loop, one turn, as with that future. Anything else returns
+        ``NotImplemented`` and has done nothing; then call ``_start``. (A subclass that changes
+        what ``_start`` does changes this too, or resets it to ``Operation._outcome_now``.)
+        """
+        return NotImplemented
+
     def _deadline(self, loop: asyncio.AbstractEventLoop, default: float | None) -> float | None:
         """Absolute loop time at which the operation times out, or None."""
         return None
@@ -116,7 +128,10 @@ class TimedOperation(Operation):
     def __init__(
         self, timeout: Any = None, weak_timeout: bool = True, prio: int = DEFAULT_PRIORITY
     ) -> None:
-        super().__init__(prio)
+        # Operation.__init__ inlined, and the operations built most often call this one directly
+        # rather than through super(): a legacy coroutine builds an operation for every yield,
+        # and a super() call with keyword arguments costs as much as the rest of the build.
+        self.prio = prio
         self.timeout = timeout
         # Accepted for compatibility; the original never honoured it (cogen-api.md §4).
         self.weak_timeout = weak_timeout
@@ -150,6 +165,10 @@ async def _await_operation(op: Operation) -> Any:
     operation's future, which gives back anything it was handed (a queue item, say).
     """
     loop = asyncio.get_running_loop()
+    value = op._outcome_now(loop)
+    if value is not NotImplemented:
+        await asyncio.sleep(0)
+        return value
     future = op._start(loop)
     try:
         if future.done():
@@ -207,16 +226,23 @@ class Sleep(TimedOperation):
     __slots__ = ()
 
     def __init__(self, val: Any) -> None:
-        super().__init__(timeout=val)
+        TimedOperation.__init__(self, val)  # not super(): see TimedOperation.__init__
+
+    def _yields(self) -> bool:
+        """A zero, ``None`` or negative duration: a cooperative yield."""
+        timeout = self.timeout
+        return not timeout or (isinstance(timeout, (int, float)) and timeout < 0)
+
+    def _outcome_now(self, loop: asyncio.AbstractEventLoop) -> Any:
+        # Completed now: whoever waits on an operation resumes through the loop (the WSGI
+        # runner's done-callback, a coroutine's or an awaiter's trip for a resolved one), which
+        # is the one turn a cooperative yield gives everybody else.
+        return None if self._yields() else NotImplemented
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         future = loop.create_future()
-        timeout = self.timeout
-        if not timeout or (isinstance(timeout, (int, float)) and timeout < 0):
-            # Resolved now: whoever waits on an operation resumes through the loop (the WSGI
-            # runner's done-callback, a coroutine's or an awaiter's trip for a resolved one),
-            # which is the one turn a cooperative yield gives everybody else.
-            future.set_result(None)
+        if self._yields():
+            future.set_result(None)  # see _outcome_now
             return future
         # The duration is computed like a timeout (from construction), but it is the outcome.
         wake_at = TimedOperation._deadline(self, loop, None)
@@ -235,6 +261,45 @@ def _set_result_unless_done(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
+class _SignalWaiter(asyncio.Future):  # type: ignore[type-arg]
+    """The future of a parked ``WaitForSignal``: it leaves its hub's list the moment it is
+    resolved by anybody but the hub (a cancel: a timeout, a client gone, a cancelled task).
+
+    A done callback would do the same a turn later, but it costs every parked waiter a function
+    (or partial) object, its arguments and a copied ``contextvars.Context``, and it moves the
+    next callback added (the WSGI runner's) into a list: it more than doubled what a parked
+    waiter costs, where these two slots take 16 bytes (tests/test_ops_waiters.py measures it).
+
+    Every way out of the pending state is covered, so no entry outlives its waiter, whatever
+    name it waits on: ``cancel``, ``set_result`` and ``set_exception`` forget the waiter here,
+    and the hub resolves waiters through the base class only after dropping the name's whole
+    list (``wake``).
+    """
+
+    __slots__ = ("_hub", "_name")
+
+    _hub: _SignalHub
+    _name: Hashable
+
+    def cancel(self, msg: Any = None) -> bool:
+        if not super().cancel(msg):
+            return False
+        self._hub._forget(self._name, self)
+        return True
+
+    def set_result(self, result: Any) -> None:
+        super().set_result(result)
+        self._hub._forget(self._name, self)
+
+    def set_exception(self, exception: Any) -> None:
+        super().set_exception(exception)
+        self._hub._forget(self._name, self)
+
+
+#: How the hub resolves a waiter it already dropped from its lists (no ``_forget`` then).
+_resolve_waiter = asyncio.Future.set_result
+
+
 class _SignalHub:
     """Who waits on which signal name, on one loop. Waiters wake in the order they started."""
 
@@ -245,16 +310,20 @@ class _SignalHub:
         # Signals with ``recipients=N`` that wait for N waiters: name -> [(future, value, N)].
         self.pending: dict[Hashable, list[tuple[asyncio.Future[Any], Any, int]]] = {}
 
-    def wait(self, name: Hashable, future: asyncio.Future[Any]) -> None:
+    def wait(self, loop: asyncio.AbstractEventLoop, name: Hashable) -> asyncio.Future[Any]:
+        """A future that ``wake(name, value)`` resolves with ``value``."""
+        future = _SignalWaiter(loop=loop)
+        future._hub = self
+        future._name = name
         waiters = self.waiting.get(name)
         if waiters is None:
             waiters = self.waiting[name] = {}
         waiters[future] = None
-        future.add_done_callback(lambda f: self._forget(name, f))
         if name in self.pending:
             # On the next turn, once the new waiter is fully parked: it must resume before
             # the signaller, like the waiters that came before it.
-            future.get_loop().call_soon(self._fire_pending, name)
+            loop.call_soon(self._fire_pending, name)
+        return future
 
     def _forget(self, name: Hashable, future: asyncio.Future[Any]) -> None:
         waiters = self.waiting.get(name)
@@ -270,13 +339,13 @@ class _SignalHub:
         woken = 0
         for future in waiters:
             if not future.done():
-                future.set_result(value)
+                _resolve_waiter(future, value)  # the list is dropped already: no _forget
                 woken += 1
         return woken
 
     def count(self, name: Hashable) -> int:
-        # A cancelled or timed-out waiter is forgotten one turn later (done callbacks run through
-        # the loop); it no longer counts as a recipient.
+        # A cancelled or timed-out waiter has left the list already (_SignalWaiter.cancel), so
+        # it no longer counts as a recipient; the check is only a guard.
         return sum(1 for future in self.waiting.get(name, ()) if not future.done())
 
     def signal(
@@ -287,7 +356,7 @@ class _SignalHub:
             self.pending.setdefault(name, []).append((future, value, recipients))
             future.add_done_callback(lambda f: self._drop_pending(name, f))
         else:
-            future.set_result(self.wake(name, value))
+            future.set_result(self.wake(name, value))  # as Signal._outcome_now
         return future
 
     def _fire_pending(self, name: Hashable) -> None:
@@ -311,10 +380,22 @@ _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SignalHub] = (
 )
 
 
+# The hub found last and a weak reference to its loop, checked first: a WeakKeyDictionary lookup
+# costs as much as the rest of a Signal, and a process nearly always runs one loop. This keeps
+# the last hub, never its loop: a hub only refers to its loop through waiters still parked there
+# (which keep the dictionary's entry, and the loop, as they always did).
+_last_hub: tuple[Callable[[], Any], _SignalHub | None] = (lambda: None, None)
+
+
 def _hub(loop: asyncio.AbstractEventLoop) -> _SignalHub:
+    global _last_hub
+    loop_ref, hub = _last_hub
+    if loop_ref() is loop and hub is not None:
+        return hub
     hub = _hubs.get(loop)
     if hub is None:
         hub = _hubs[loop] = _SignalHub()
+    _last_hub = (weakref.ref(loop), hub)
     return hub
 
 
@@ -338,13 +419,11 @@ class WaitForSignal(TimedOperation):
         weak_timeout: bool = True,
         prio: int = DEFAULT_PRIORITY,
     ) -> None:
-        super().__init__(timeout, weak_timeout, prio)
+        TimedOperation.__init__(self, timeout, weak_timeout, prio)  # see there: not super()
         self.name = name
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
-        future = loop.create_future()
-        _hub(loop).wait(self.name, future)
-        return future
+        return _hub(loop).wait(loop, self.name)
 
 
 class Signal(Operation):
@@ -363,10 +442,18 @@ class Signal(Operation):
         recipients: int = 0,
         prio: int = DEFAULT_PRIORITY,
     ) -> None:
-        super().__init__(prio)
+        self.prio = prio  # Operation.__init__ inlined (see TimedOperation.__init__)
         self.name = name
         self.value = value
         self.recipients = recipients
+
+    def _outcome_now(self, loop: asyncio.AbstractEventLoop) -> Any:
+        # Waking needs nothing from the waker's side once it is done; only a signal still
+        # waiting for its recipients needs a future.
+        hub = _hub(loop)
+        if self.recipients and hub.count(self.name) < self.recipients:
+            return NotImplemented
+        return hub.wake(self.name, self.value)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         return _hub(loop).signal(loop, self.name, self.value, self.recipients)
@@ -413,7 +500,7 @@ class Call(TimedOperation):
         timeout: Any = None,
         prio: int = DEFAULT_PRIORITY,
     ) -> None:
-        super().__init__(timeout, True, prio)
+        TimedOperation.__init__(self, timeout, True, prio)  # see there: not super()
         self.target = target
         self.args = tuple(args or ())
         self.kwargs = kwargs or {}

@@ -287,6 +287,108 @@ async def test_plain_yield_and_sleep_zero_are_round_robin(pause: Callable[[], An
     assert order == ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
 
 
+def resolved_future() -> asyncio.Future[Any]:
+    future = asyncio.get_running_loop().create_future()
+    future.set_result("resolved")
+    return future
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "make, outcome",
+    [
+        (lambda: None, None),
+        (lambda: Sleep(0), None),
+        (lambda: Signal("nobody waits"), 0),
+        (resolved_future, "resolved"),
+    ],
+    ids=["yield", "Sleep(0)", "Signal", "resolved future"],
+)
+async def test_an_operation_that_completes_at_once_resumes_exactly_one_turn_later(
+    make: Callable[[], Any], outcome: Any
+) -> None:
+    # Whoever issues an operation resumes through the loop: one turn, like ``await
+    # asyncio.sleep(0)``, never zero (others would starve) and never two.
+    loop = asyncio.get_running_loop()
+    turn = 0
+    ticking = True
+
+    def tick() -> None:
+        nonlocal turn
+        turn += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    @coroutine
+    def stepper() -> Coro:
+        seen = []
+        for _ in range(5):
+            before = turn
+            got = yield make()
+            seen.append((turn - before, got))
+        return seen
+
+    instance = spawn(stepper())
+    loop.call_soon(tick)
+    try:
+        assert await run(instance) == [(1, outcome)] * 5
+    finally:
+        ticking = False
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("make", [lambda: None, lambda: Sleep(0), lambda: Signal("nobody")])
+async def test_a_cancel_during_the_turn_is_thrown_in_at_that_yield(make: Callable[[], Any]) -> None:
+    log: list[str] = []
+
+    @coroutine
+    def looping() -> Coro:
+        try:
+            while True:
+                yield make()
+                log.append("resumed")
+        except asyncio.CancelledError:
+            log.append("cancelled at the yield")
+            raise
+
+    instance = spawn(looping())
+    while "resumed" not in log:
+        await asyncio.sleep(0)
+    instance._cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run(instance)
+    assert log[-2:] == ["resumed", "cancelled at the yield"]
+    assert instance.state == CoroutineInstance.STATE_FAILED
+
+
+@pytest.mark.asyncio
+async def test_the_owner_is_the_stepped_coroutine_and_tasks_its_operations_start() -> None:
+    store = local()
+    seen: list[Any] = []
+
+    async def asyncio_work() -> str:
+        return store.name  # a task started by the operation: the yielding coroutine's values
+
+    @coroutine
+    def plain_callee() -> Any:
+        seen.append(hasattr(store, "name"))  # its own slot, empty
+        store.name = "callee"
+        return store.name
+
+    @coroutine
+    def caller(name: str) -> Coro:
+        store.name = name
+        seen.append((yield asyncio_work()))
+        seen.append((yield plain_callee()))
+        seen.append(store.name)  # its own slot again
+        yield Sleep(0)
+        seen.append((yield asyncio_work()))
+
+    await run(caller("outer"))
+    assert seen == ["outer", False, "callee", "outer", "outer"]
+    assert not hasattr(store, "name")  # this test's task is another owner
+
+
 @pytest.mark.asyncio
 async def test_signal_wakes_waiters_in_order_before_the_signaller_continues() -> None:
     order: list[str] = []

@@ -316,3 +316,36 @@ async def test_priorities_are_accepted_and_ignored() -> None:
     await asyncio.sleep(0)
     assert await Signal("prio", "p", prio=1) == 1
     assert await waiter == "p"
+
+
+# -- operations that complete within their start -------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, None, -1, 0.0, datetime.timedelta(0)])
+async def test_a_cooperative_sleep_completes_within_its_start(value: Any) -> None:
+    # What a legacy coroutine's driver and ``await`` use instead of a future resolved at once;
+    # the caller still resumes through the loop (test_sleep_zero_gives_others_a_turn).
+    loop = asyncio.get_running_loop()
+    assert Sleep(value)._outcome_now(loop) is None
+    future = Sleep(value)._start(loop)
+    assert future.done() and future.result() is None
+
+
+async def test_a_real_sleep_and_a_wait_do_not_complete_within_their_start() -> None:
+    loop = asyncio.get_running_loop()
+    assert Sleep(0.5)._outcome_now(loop) is NotImplemented
+    assert WaitForSignal("not-started")._outcome_now(loop) is NotImplemented
+    assert Operation()._outcome_now(loop) is NotImplemented
+    assert waiting_count("not-started") == 0  # NotImplemented: nothing was done
+
+
+async def test_a_signal_completes_within_its_start_unless_it_waits_for_recipients() -> None:
+    loop = asyncio.get_running_loop()
+    waiter = asyncio.ensure_future(WaitForSignal("now"))
+    await asyncio.sleep(0)
+    assert Signal("now", recipients=2)._outcome_now(loop) is NotImplemented
+    assert not waiter.done()  # it did nothing
+    assert Signal("now", "v")._outcome_now(loop) == 1
+    assert await waiter == "v"
+    assert Signal("now")._outcome_now(loop) == 0
+
