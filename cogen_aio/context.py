@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, Callable
 
 _stepping: ContextVar[Any] = ContextVar("cogen_aio_stepping", default=None)
 
@@ -24,10 +24,8 @@ def current_owner() -> Any:
         return None
 
 
-def enter(owner: Any) -> Token[Any]:
-    """Mark ``owner`` as the one running until :func:`leave` is called with the token."""
-    return _stepping.set(owner)
-
-
-def leave(token: Token[Any]) -> None:
-    _stepping.reset(token)
+#: ``enter(owner)`` marks ``owner`` as the one running until ``leave(token)`` is called with the
+#: token it returned. The context variable's own methods, not wrappers: every step of every
+#: coroutine and parked request goes through them.
+enter: Callable[[Any], Token[Any]] = _stepping.set
+leave: Callable[[Token[Any]], None] = _stepping.reset

@@ -18,7 +18,14 @@ import traceback
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .. import context
-from ..ops import OperationTimeout, ShuttingDown, deadline_of, parkable, start_operation
+from ..ops import (
+    Operation,
+    OperationTimeout,
+    ShuttingDown,
+    deadline_of,
+    parkable,
+    start_operation,
+)
 from ..response import response_head, simple_response
 from .filewrapper import FileWrapper
 
@@ -251,6 +258,15 @@ class Exchange:
             proxy.overwritten = 0
         loop = self.protocol.loop
         try:
+            if isinstance(op, Operation):
+                value = op._outcome_now(loop)
+                if value is not NotImplemented:
+                    # Completed within its start (``Sleep(0)``, a ``Signal``): the app resumes
+                    # on the next turn, as it would through a resolved future's callback.
+                    proxy.result = value
+                    proxy.exception = None
+                    loop.call_soon(self.step)
+                    return
             future = start_operation(op, loop)
         except Exception as exc:
             self._set_outcome(exc=exc)
