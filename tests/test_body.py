@@ -231,6 +231,22 @@ async def test_content_length_is_none_when_absent_or_zero(length: str | None) ->
     assert seen == [("content_length", None), (b"", 0)]
 
 
+async def test_bodyless_requests_each_read_an_empty_body_of_their_own() -> None:
+    """Requests without a body share one empty body: reads on several connections at once, and
+    one after another on the same connection, each complete at once with nothing."""
+    app, seen = reading_app(lambda i: i.read(), lambda i: i.readlines(), lambda i: i.readline(5))
+    clients = [Client(app), Client(app)]
+    for client in clients:
+        client.feed(request())
+    for client in clients:
+        await client.wait(lambda client=client: client.replies())
+    await clients[0].exchange(request())
+    expected = [("content_length", None), (b"", 0), ([], 0), (b"", 0)]
+    # The two concurrent requests' steps interleave; each gets the same outcomes.
+    assert sorted(map(repr, seen)) == sorted(map(repr, expected * 3))
+    assert seen[-4:] == expected
+
+
 async def test_streamed_reads_wait_for_data_fed_after_the_app_parked() -> None:
     app, seen = reading_app(lambda i: i.read(6), lambda i: i.readline(), lambda i: i.read())
     client = Client(app, stream_input=True)
