@@ -174,31 +174,44 @@ class Exchange:
     # -- stepping ----------------------------------------------------------------------------
 
     def run(self, app: Callable[..., Iterable[bytes]]) -> None:
-        # The request is the owner of ``local`` state and of ``key=None`` subscriptions.
+        # The request is the owner of ``local`` state and of ``key=None`` subscriptions, from the
+        # app call through the first step (one context switch for a response answered at once).
         token = context.enter(self)
         try:
-            result = app(self.environ, self.start_response)
-            self._result = result
-            if type(result) is FileWrapper:
-                self._iterator = self._file_response(result)
-                if self._iterator is None:
-                    return  # sendfile is on its way
-            else:
-                self._iterator = iter(result)
-        except Exception as exc:
-            self._app_error(exc)
-            return
+            try:
+                result = app(self.environ, self.start_response)
+                self._result = result
+                if type(result) is FileWrapper:
+                    self._iterator = self._file_response(result)
+                    if self._iterator is None:
+                        return  # sendfile is on its way
+                else:
+                    self._iterator = iter(result)
+            except Exception as exc:
+                self._app_error(exc)
+                return
+            self._advance()
         finally:
             context.leave(token)
-        self.step()
+        if self._gone and not self.done:
+            self.client_gone()
 
     def step(self) -> None:
         if self.done:
             return
+        token = context.enter(self)
+        try:
+            self._advance()
+        finally:
+            context.leave(token)
+        if self._gone and not self.done:
+            self.client_gone()  # the client left during the step (see ``client_gone``)
+
+    def _advance(self) -> None:
+        """Iterate the app until it parks, ends or fills the transport (the owner is set)."""
         protocol = self.protocol
         iterator = self._iterator
         self._stepping = True
-        token = context.enter(self)
         try:
             while True:
                 if protocol.write_paused:
@@ -230,10 +243,7 @@ class Exchange:
         except Exception as exc:
             self._app_error(exc)
         finally:
-            context.leave(token)
             self._stepping = False
-            if self._gone and not self.done:
-                self.client_gone()
 
     def _idle_yield(self) -> None:
         # Nothing parked: give everybody else a turn, then continue (the original ran the app
