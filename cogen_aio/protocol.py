@@ -9,7 +9,9 @@ means the next pipelined request is already buffered, and it waits, unparsed, un
 response is done. Responses are framed by :mod:`cogen_aio.wsgi.runner`, not by the parser, and
 after each one ``next_cycle`` gives the parser for the next request. Whether the connection
 persists is decided here (RFC 9112 §9.3), which is also what lets an HTTP/1.0 client keep its
-connection alive, which h11 alone refuses.
+connection alive, which h11 alone refuses. What the runner writes is held until the loop's turn
+ends and leaves in one send (:mod:`cogen_aio.coalescing`); closing, aborting and sendfile hand
+over what is held first.
 
 Timers (all on the loop's clock; one per purpose, never one per chunk):
 - header: the whole request head must arrive within ``timeout_header`` of its first byte (for a
