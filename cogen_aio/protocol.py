@@ -10,8 +10,8 @@ response is done. Responses are framed by :mod:`cogen_aio.wsgi.runner`, not by t
 after each one ``next_cycle`` gives the parser for the next request. Whether the connection
 persists is decided here (RFC 9112 §9.3), which is also what lets an HTTP/1.0 client keep its
 connection alive, which h11 alone refuses. What the runner writes is held until the loop's turn
-ends and leaves in one send (:mod:`cogen_aio.coalescing`); closing, aborting and sendfile hand
-over what is held first.
+ends and leaves in one send (:mod:`cogen_aio.coalescing`); a close or a sendfile hands over
+what is held first, an abort drops it.
 
 Timers (all on the loop's clock; one per purpose, never one per chunk):
 - header: the whole request head must arrive within ``timeout_header`` of its first byte (for a
