@@ -43,6 +43,7 @@ from .ops import (
     TimedOperation,
     _default_timeouts,
     deadline_of,
+    outcome_now,
     parkable,
     start_operation,
 )
@@ -578,23 +579,7 @@ def _perform(
     """Start what ``instance`` yielded and return what to await for the outcome (with its
     timeout). A plain function, so an operation that completes at once costs the driver one
     small generator and no coroutine object."""
-    if isinstance(op, Operation):
-        try:
-            value = op._outcome_now(loop)
-            if value is not NotImplemented:
-                # Completed within its start (``Sleep(0)``, a ``Signal``): whoever issues an
-                # operation resumes through the loop, behind what it woke; no future is needed
-                # to carry the value across.
-                return _pause(value)
-            future = op._start(loop)
-        except Exception as error:
-            return _pause(None, error)
-    elif parkable(op):
-        try:
-            future = start_operation(op, loop)
-        except Exception as error:
-            return _pause(None, error)
-    else:
+    if not parkable(op):
         # The original crashed the whole scheduler here; only this coroutine hears about it.
         return _pause(
             None,
@@ -603,6 +588,15 @@ def _perform(
                 "coroutine, an awaitable or None"
             ),
         )
+    try:
+        value = outcome_now(op, loop)
+        if value is not NotImplemented:
+            # Completed within its start: whoever issues an operation resumes through the loop,
+            # behind what it woke; no future is needed to carry the value across.
+            return _pause(value)
+        future = start_operation(op, loop)
+    except Exception as error:
+        return _pause(None, error)
     if future.done():
         # Whoever issues an operation resumes through the loop, behind what it woke.
         return _read_after_turn(future)

@@ -532,6 +532,15 @@ def start_operation(obj: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future
     )
 
 
+def outcome_now(obj: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """Perform ``obj`` if it is an operation that completes within its start (``Sleep(0)``, a
+    ``Signal``) and return its outcome; otherwise ``NotImplemented``, having done nothing (then
+    call :func:`start_operation`). Whoever waits still resumes through the loop, one turn."""
+    if isinstance(obj, Operation):
+        return obj._outcome_now(loop)
+    return NotImplemented
+
+
 def parkable(obj: Any) -> bool:
     """Whether :func:`start_operation` accepts ``obj``."""
     return isinstance(obj, (Operation, asyncio.Future, concurrent.futures.Future)) or (

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .. import context
 from ..ops import (
-    Operation,
     OperationTimeout,
     ShuttingDown,
     deadline_of,
+    outcome_now,
     parkable,
     start_operation,
 )
@@ -268,15 +268,12 @@ class Exchange:
             proxy.overwritten = 0
         loop = self.protocol.loop
         try:
-            if isinstance(op, Operation):
-                value = op._outcome_now(loop)
-                if value is not NotImplemented:
-                    # Completed within its start (``Sleep(0)``, a ``Signal``): the app resumes
-                    # on the next turn, as it would through a resolved future's callback.
-                    proxy.result = value
-                    proxy.exception = None
-                    loop.call_soon(self.step)
-                    return
+            value = outcome_now(op, loop)
+            if value is not NotImplemented:
+                # The app resumes on the next turn, as through a resolved future's callback.
+                self._set_outcome(result=value)
+                loop.call_soon(self.step)
+                return
             future = start_operation(op, loop)
         except Exception as exc:
             self._set_outcome(exc=exc)
